@@ -1,0 +1,508 @@
+//! WeChat's flat `<xml>` documents, written and read safely.
+//!
+//! Out: one child of `<xml>` per parameter, strings in CDATA (split where a
+//! value contains `]]>`), integers bare.
+//!
+//! In: tolerant of what WeChat varies (CDATA or plain text, any order,
+//! unknown elements, `hblist/hbinfo` lists) and hostile to what an attacker
+//! would try: any `DOCTYPE`/`ENTITY` (or other `<!` declaration) is refused
+//! before parsing, bodies over [`MAX_BODY_BYTES`] are refused, nesting and
+//! element counts are bounded, and only the five predefined entities and
+//! character references are decoded. No input makes it panic.
+
+use std::collections::BTreeMap;
+
+use quick_xml::Reader;
+use quick_xml::Writer;
+use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event};
+
+use crate::Params;
+
+/// The largest body accepted. WeChat's answers are well under 4 KiB; a
+/// request with every text field at its limit is under 2 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The most elements one document may hold (a 20-packet fission `hblist`
+/// with all fields is about 100).
+const MAX_ELEMENTS: usize = 1_000;
+
+/// `<xml>` → `hblist` → `hbinfo` → field: four levels; anything deeper is refused.
+const MAX_DEPTH: usize = 4;
+
+/// Fields WeChat types as integers; they are written without CDATA.
+const INTEGER_FIELDS: [&str; 5] = [
+    "total_amount",
+    "total_num",
+    "amount",
+    "refund_amount",
+    "agentid",
+];
+
+/// Why a body could not be read as a WeChat XML document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("body is {len} bytes, more than the {max} accepted")]
+    TooLarge {
+        /// The body's length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The body holds a DOCTYPE, ENTITY or other `<!` declaration.
+    #[error("body contains a DOCTYPE or ENTITY declaration, which is never accepted")]
+    Declaration,
+    /// The body is empty or only whitespace.
+    #[error("body is empty")]
+    Empty,
+    /// The body is not UTF-8.
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    /// The body is not well-formed XML or not shaped as `<xml>…</xml>`.
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+}
+
+/// A parsed `<xml>` document: its flat fields, and its lists (`hblist`, the
+/// only nested element in this API family) as one map per item.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XmlDoc {
+    /// Top-level elements holding text, by name.
+    pub fields: BTreeMap<String, String>,
+    /// Top-level elements holding elements, by name (e.g. `hblist`), each
+    /// item (e.g. `hbinfo`) as a map of its text children.
+    pub lists: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+}
+
+impl XmlDoc {
+    /// The text of top-level field `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// The flat fields as a parameter set (empty values dropped).
+    pub fn to_params(&self) -> Params {
+        self.fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// Writes `params` (and a `sign`, if given) as a flat `<xml>` document.
+pub fn to_xml(params: &Params, sign: Option<&str>) -> String {
+    to_xml_pairs(params.iter().chain(sign.map(|s| ("sign", s))))
+}
+
+/// Writes any list of pairs as a flat `<xml>` document, in the given order.
+pub fn to_xml_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut writer = Writer::new(Vec::with_capacity(512));
+    // Writing into a Vec cannot fail; the results are checked anyway.
+    let mut write = |event: Event<'_>| {
+        writer
+            .write_event(event)
+            .expect("writing XML into memory cannot fail");
+    };
+    write(Event::Start(BytesStart::new("xml")));
+    for (name, value) in pairs {
+        write(Event::Start(BytesStart::new(name)));
+        let integer = INTEGER_FIELDS.contains(&name) && value.bytes().all(|b| b.is_ascii_digit());
+        if integer {
+            write(Event::Text(BytesText::new(value)));
+        } else {
+            for part in BytesCData::escaped(value) {
+                write(Event::CData(part));
+            }
+        }
+        write(Event::End(BytesEnd::new(name)));
+    }
+    write(Event::End(BytesEnd::new("xml")));
+    String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8")
+}
+
+/// Refuses, before any parsing, what a WeChat document never contains.
+pub fn precheck(body: &[u8]) -> Result<&str, XmlError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(XmlError::TooLarge {
+            len: body.len(),
+            max: MAX_BODY_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(XmlError::Empty);
+    }
+    // Any `<!` other than a CDATA section or a comment is a declaration
+    // (DOCTYPE, ENTITY, ELEMENT, ATTLIST): never needed, refused outright.
+    let mut rest = text;
+    while let Some(at) = rest.find("<!") {
+        let after = &rest[at + 2..];
+        if !(after.starts_with("[CDATA[") || after.starts_with("--")) {
+            return Err(XmlError::Declaration);
+        }
+        rest = after;
+    }
+    Ok(text)
+}
+
+/// One open element below the root while parsing.
+struct Frame {
+    name: String,
+    text: String,
+    had_cdata: bool,
+    had_child: bool,
+}
+
+/// Parses a WeChat XML document.
+pub fn parse(body: &[u8]) -> Result<XmlDoc, XmlError> {
+    let text = precheck(body)?;
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+
+    let mut doc = XmlDoc::default();
+    // Open elements below the root: 1 = field or list, 2 = list item, 3 = item field.
+    let mut stack: Vec<Frame> = Vec::with_capacity(MAX_DEPTH);
+    let mut root = RootState::NotSeen;
+    let mut elements = 0usize;
+
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        match event {
+            Event::Start(start) | Event::Empty(start) if root == RootState::Closed => {
+                return Err(XmlError::Malformed(format!(
+                    "<{}> after the root element",
+                    element_name(&start)?
+                )));
+            }
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(XmlError::Malformed(format!(
+                        "more than {MAX_ELEMENTS} elements"
+                    )));
+                }
+                let name = element_name(start)?;
+                if root == RootState::NotSeen {
+                    if name != "xml" {
+                        return Err(XmlError::Malformed(format!(
+                            "root element is <{name}>, not <xml>"
+                        )));
+                    }
+                    root = if is_empty {
+                        RootState::Closed
+                    } else {
+                        RootState::Open
+                    };
+                    continue;
+                }
+                if stack.len() + 1 >= MAX_DEPTH {
+                    return Err(XmlError::Malformed(format!(
+                        "nested deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+                if let Some(parent) = stack.last_mut() {
+                    parent.had_child = true;
+                }
+                if stack.len() == 1 {
+                    // A child of a top-level element: that element is a list
+                    // and this is one of its items.
+                    let list = &stack[0].name;
+                    if doc.fields.contains_key(list) {
+                        return Err(XmlError::Malformed(format!("<{list}> appears twice")));
+                    }
+                    doc.lists
+                        .entry(list.clone())
+                        .or_default()
+                        .push(BTreeMap::new());
+                }
+                stack.push(Frame {
+                    name,
+                    text: String::new(),
+                    had_cdata: false,
+                    had_child: false,
+                });
+                if is_empty {
+                    close_element(&mut doc, &mut stack)?;
+                }
+            }
+            Event::End(_) => {
+                if stack.is_empty() {
+                    root = RootState::Closed;
+                } else {
+                    close_element(&mut doc, &mut stack)?;
+                }
+            }
+            Event::Text(t) => {
+                let piece = t.xml10_content();
+                match stack.last_mut() {
+                    // Whitespace around a CDATA section is layout, not value.
+                    Some(frame) if !(frame.had_cdata && piece.trim().is_empty()) => {
+                        frame.text.push_str(&piece);
+                    }
+                    Some(_) => {}
+                    None if piece.trim().is_empty() => {}
+                    None => return Err(XmlError::Malformed("text outside the fields".into())),
+                }
+            }
+            Event::CData(c) => {
+                let Some(frame) = stack.last_mut() else {
+                    return Err(XmlError::Malformed("CDATA outside the fields".into()));
+                };
+                if !frame.had_cdata {
+                    // Whitespace that only preceded the first CDATA section is layout too.
+                    if frame.text.trim().is_empty() {
+                        frame.text.clear();
+                    }
+                    frame.had_cdata = true;
+                }
+                frame.text.push_str(&c.xml10_content());
+            }
+            Event::GeneralRef(r) => {
+                let Some(frame) = stack.last_mut() else {
+                    return Err(XmlError::Malformed(
+                        "entity reference outside the fields".into(),
+                    ));
+                };
+                let ch = match r.resolve_char_ref() {
+                    Ok(Some(ch)) => ch,
+                    Ok(None) => match &*r.into_inner() {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        "apos" => '\'',
+                        "quot" => '"',
+                        other => {
+                            return Err(XmlError::Malformed(format!("unknown entity &{other};")));
+                        }
+                    },
+                    Err(e) => return Err(XmlError::Malformed(e.to_string())),
+                };
+                frame.text.push(ch);
+            }
+            Event::DocType(_) => return Err(XmlError::Declaration),
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if root != RootState::Closed {
+        return Err(XmlError::Malformed("no complete <xml> element".into()));
+    }
+    Ok(doc)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RootState {
+    NotSeen,
+    Open,
+    Closed,
+}
+
+fn element_name(start: &BytesStart<'_>) -> Result<String, XmlError> {
+    let name = start.name();
+    let name: &str = name.as_ref();
+    Ok(name.to_owned())
+}
+
+/// Closes the innermost open element, storing its text where it belongs.
+fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlError> {
+    let frame = stack.pop().expect("an element is open");
+    if frame.had_child {
+        if !frame.text.trim().is_empty() {
+            return Err(XmlError::Malformed(format!(
+                "<{}> mixes text and elements",
+                frame.name
+            )));
+        }
+        return Ok(());
+    }
+    match stack.len() {
+        // A top-level field.
+        0 => {
+            if doc.lists.contains_key(&frame.name)
+                || doc.fields.insert(frame.name.clone(), frame.text).is_some()
+            {
+                return Err(XmlError::Malformed(format!(
+                    "<{}> appears twice",
+                    frame.name
+                )));
+            }
+        }
+        // A list item without fields (`<hbinfo/>`): already counted as an item.
+        1 => {}
+        // A field of a list item.
+        _ => {
+            let list = &stack[0].name;
+            let item = doc
+                .lists
+                .get_mut(list)
+                .and_then(|items| items.last_mut())
+                .expect("the item was opened with its start tag");
+            if item.insert(frame.name.clone(), frame.text).is_some() {
+                return Err(XmlError::Malformed(format!(
+                    "<{}> appears twice in one <{}>",
+                    frame.name, stack[1].name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn strings_go_in_cdata_and_integers_bare() {
+        let xml = to_xml(
+            &params(&[
+                ("total_amount", "1000"),
+                ("send_name", "天虹百货"),
+                ("mch_billno", "123"),
+            ]),
+            Some("ABC"),
+        );
+        assert_eq!(
+            xml,
+            "<xml><mch_billno><![CDATA[123]]></mch_billno><send_name><![CDATA[天虹百货]]></send_name>\
+             <total_amount>1000</total_amount><sign><![CDATA[ABC]]></sign></xml>"
+        );
+    }
+
+    #[test]
+    fn a_value_containing_the_cdata_terminator_round_trips() {
+        for value in ["a]]>b", "]]>", "x]]>]]>y", "<b>&amp;</b>", "]]", "]>"] {
+            let xml = to_xml(&params(&[("remark", value)]), None);
+            let doc = parse(xml.as_bytes()).unwrap();
+            assert_eq!(doc.get("remark"), Some(value), "{xml}");
+        }
+    }
+
+    #[test]
+    fn plain_text_cdata_entities_and_layout_are_read() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xml>\n  <return_code>SUCCESS</return_code>\n  \
+                    <return_msg>\n    <![CDATA[发放成功]]>\n  </return_msg>\n  <a>x &amp; y &lt;&#26159;&#x662F;</a>\n  <!-- note -->\n  <unknown attr=\"1\">ignored</unknown>\n  <empty/>\n</xml>\n";
+        let doc = parse(body.as_bytes()).unwrap();
+        assert_eq!(doc.get("return_code"), Some("SUCCESS"));
+        assert_eq!(doc.get("return_msg"), Some("发放成功"));
+        assert_eq!(doc.get("a"), Some("x & y <是是"));
+        assert_eq!(doc.get("unknown"), Some("ignored"));
+        assert_eq!(doc.get("empty"), Some(""));
+    }
+
+    #[test]
+    fn hblist_items_are_read_as_a_list() {
+        let body = "<xml><status><![CDATA[RECEIVED]]></status><hblist>\
+            <hbinfo><openid><![CDATA[o1]]></openid><amount>100</amount><rcv_time><![CDATA[2017-11-14 15:38:28]]></rcv_time></hbinfo>\
+            <hbinfo><openid>o2</openid><amount>200</amount></hbinfo><hbinfo/></hblist></xml>";
+        let doc = parse(body.as_bytes()).unwrap();
+        assert_eq!(doc.get("status"), Some("RECEIVED"));
+        let items = &doc.lists["hblist"];
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0]["openid"], "o1");
+        assert_eq!(items[0]["rcv_time"], "2017-11-14 15:38:28");
+        assert_eq!(items[1]["amount"], "200");
+        assert!(!items[1].contains_key("rcv_time"));
+        assert!(items[2].is_empty());
+    }
+
+    #[test]
+    fn declarations_are_refused_before_parsing() {
+        let xxe = "<?xml version=\"1.0\"?><!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><xml><a>&x;</a></xml>";
+        assert_eq!(parse(xxe.as_bytes()), Err(XmlError::Declaration));
+        let entity_only = "<xml><!ENTITY x \"y\"><a>1</a></xml>";
+        assert_eq!(parse(entity_only.as_bytes()), Err(XmlError::Declaration));
+        let lowercase = "<!doctype xml><xml/>";
+        assert_eq!(parse(lowercase.as_bytes()), Err(XmlError::Declaration));
+    }
+
+    #[test]
+    fn oversize_and_non_wechat_bodies_are_refused() {
+        let big = format!("<xml><a>{}</a></xml>", "x".repeat(MAX_BODY_BYTES));
+        assert!(matches!(
+            parse(big.as_bytes()),
+            Err(XmlError::TooLarge { .. })
+        ));
+        assert_eq!(parse(b""), Err(XmlError::Empty));
+        assert_eq!(parse(b"  \n"), Err(XmlError::Empty));
+        assert_eq!(parse(&[0xff, 0xfe]), Err(XmlError::NotUtf8));
+        for bad in [
+            "<html><body>502 Bad Gateway</body></html>",
+            "<xml><a>1</a>",
+            "<xml><a>1</b></xml>",
+            "<xml><a>1</a></xml><xml/>",
+            "<xml><a>1</a><a>2</a></xml>",
+            "<xml><a>&unknown;</a></xml>",
+            "<xml><a><b><c><d>deep</d></c></b></a></xml>",
+            "garbage",
+            "{\"return_code\":\"SUCCESS\"}",
+            "<xml>loose</xml>",
+        ] {
+            assert!(
+                matches!(parse(bad.as_bytes()), Err(XmlError::Malformed(_))),
+                "{bad}: {:?}",
+                parse(bad.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn element_count_is_bounded() {
+        let many = format!("<xml><l>{}</l></xml>", "<i/>".repeat(MAX_ELEMENTS + 1));
+        assert!(matches!(
+            parse(many.as_bytes()),
+            Err(XmlError::Malformed(_))
+        ));
+    }
+
+    /// A deterministic stand-in for the fuzz target: mutated documents never
+    /// panic the parser (the fuzz target in `fuzz/` explores further).
+    #[test]
+    fn mutated_documents_never_panic() {
+        let seed_doc = to_xml(
+            &params(&[
+                ("return_code", "SUCCESS"),
+                ("total_amount", "100"),
+                ("remark", "a]]>b"),
+            ]),
+            Some("SIG"),
+        )
+        .replace(
+            "</xml>",
+            "<hblist><hbinfo><openid>o</openid></hbinfo></hblist></xml>",
+        );
+        let bytes = seed_doc.as_bytes();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut mutated = bytes.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = usize::try_from(next() % mutated.len() as u64).unwrap();
+                match next() % 3 {
+                    0 => mutated[at] = b"<>/![]&;x\"'"[usize::try_from(next() % 11).unwrap()],
+                    1 => {
+                        mutated.remove(at);
+                    }
+                    _ => mutated.truncate(at),
+                }
+                if mutated.is_empty() {
+                    break;
+                }
+            }
+            let _ = parse(&mutated);
+        }
+    }
+}
