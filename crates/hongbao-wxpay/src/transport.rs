@@ -64,6 +64,9 @@ pub enum IdentityError {
     /// The key is of a kind TLS cannot use.
     #[error("the private key cannot be used for TLS: {0}")]
     UnusableKey(String),
+    /// The certificate cannot be used for TLS (e.g. an X.509 v1 certificate).
+    #[error("the certificate cannot be used for TLS: {0}")]
+    UnusableCertificate(String),
 }
 
 /// The merchant's API certificate (API证书) and its private key, used as

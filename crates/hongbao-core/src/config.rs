@@ -1,0 +1,1060 @@
+//! The configuration file (`hongbao.toml`), its environment overrides, and
+//! what it resolves to: merchants with their secrets read, tenants with
+//! their hashed API keys.
+//!
+//! Where: `--config FILE`, else `$HONGBAO_CONFIG`, else `./hongbao.toml`,
+//! else none (sandbox mode). Every key can be overridden by
+//! `HONGBAO_<SECTION>__<KEY>` (e.g. `HONGBAO_MERCHANTS__MAIN__RATE_PER_MINUTE`).
+//! Relative paths are relative to the file. Secrets may be given as the
+//! value, `*_file` or `*_env`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use figment::value::magic::RelativePathBuf;
+use hongbao_wxpay::{ApiKey, AppId, MchId, ServiceProvider};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "HONGBAO_CONFIG";
+/// The config file looked for in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "hongbao.toml";
+/// The default `rate_per_minute` of a merchant (WeChat's documented 1800/min).
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 1800;
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file.
+    File(PathBuf),
+    /// No file: sandbox mode.
+    Sandbox,
+}
+
+/// Finds the config file: `explicit`, else `$HONGBAO_CONFIG`, else
+/// `./hongbao.toml` if it exists, else sandbox mode.
+pub fn locate(explicit: Option<&Path>) -> ConfigSource {
+    if let Some(path) = explicit {
+        return ConfigSource::File(path.to_owned());
+    }
+    if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(path));
+    }
+    let default = Path::new(DEFAULT_CONFIG_FILE);
+    if default.exists() {
+        return ConfigSource::File(default.to_owned());
+    }
+    ConfigSource::Sandbox
+}
+
+/// A problem with the configuration: the key and what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, e.g. `merchants.main.api_key`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Every problem found in a configuration (all of them, not just the first).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, if there was one.
+    pub file: Option<PathBuf>,
+    /// The problems.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "configuration {} is not usable:", file.display())?,
+            None => write!(f, "configuration is not usable:")?,
+        }
+        for p in &self.problems {
+            write!(f, "\n  - {}: {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(file: Option<PathBuf>, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file,
+            problems: vec![Problem {
+                key: key.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+/// A string that may also be written as a number (`mch_id = 1900000109`,
+/// or any value from the environment, which arrives typed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Text, E> {
+                Err(E::custom(
+                    "this value was read as a decimal number; write it as a quoted string",
+                ))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A number that may also be written as a string (environment values).
+fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(text) = Option::<Text>::deserialize(d)? else {
+        return Ok(None);
+    };
+    text.0
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{:?} is not a whole number", text.0)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    merchants: BTreeMap<String, RawMerchant>,
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Text>,
+    data_dir: Option<RelativePathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMerchant {
+    mch_id: Option<Text>,
+    appid: Option<Text>,
+    api_key: Option<Text>,
+    api_key_file: Option<RelativePathBuf>,
+    api_key_env: Option<Text>,
+    cert: Option<RelativePathBuf>,
+    key: Option<RelativePathBuf>,
+    p12: Option<RelativePathBuf>,
+    p12_password: Option<Text>,
+    p12_password_file: Option<RelativePathBuf>,
+    p12_password_env: Option<Text>,
+    api_base: Option<Text>,
+    root_ca: Option<RelativePathBuf>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    rate_per_minute: Option<u32>,
+    send_name: Option<Text>,
+    client_ip: Option<Text>,
+    wishing: Option<Text>,
+    act_name: Option<Text>,
+    remark: Option<Text>,
+    sub_mch_id: Option<Text>,
+    msgappid: Option<Text>,
+    consume_mch_id: Option<Text>,
+    app_secret: Option<Text>,
+    app_secret_file: Option<RelativePathBuf>,
+    app_secret_env: Option<Text>,
+    oa_base: Option<Text>,
+    miniprogram_appid: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    #[serde(default)]
+    api_keys_sha256: Vec<Text>,
+    #[serde(default)]
+    merchants: Vec<Text>,
+}
+
+/// The whole configuration, resolved.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+    /// Where the API listens and where data lives.
+    pub server: ServerConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Merchants by name.
+    pub merchants: BTreeMap<String, MerchantConfig>,
+    /// Tenants by name.
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `listen`, default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `data_dir`, default `hongbao-data` (next to the config file).
+    pub data_dir: PathBuf,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `url`: `sqlite://…` (default: `hongbao.db` in the data directory) or `postgres://…`.
+    pub url: String,
+}
+
+/// Where a merchant's API certificate comes from.
+#[derive(Clone, Debug)]
+pub enum CertificateSource {
+    /// `cert` + `key`: the PEM pair.
+    Pem {
+        /// `apiclient_cert.pem`.
+        cert: PathBuf,
+        /// `apiclient_key.pem`.
+        key: PathBuf,
+    },
+    /// `p12` (+ `p12_password`, default the mch_id).
+    Pkcs12 {
+        /// `apiclient_cert.p12`.
+        path: PathBuf,
+        /// Its password.
+        password: SecretString,
+    },
+}
+
+/// `[merchants.NAME]`, resolved: secrets read, ids parsed.
+#[derive(Clone, Debug)]
+pub struct MerchantConfig {
+    /// The section's name.
+    pub name: String,
+    /// `mch_id`.
+    pub mch_id: MchId,
+    /// `appid`: the official account's appid.
+    pub appid: AppId,
+    /// `api_key` (or `_file`, `_env`).
+    pub api_key: ApiKey,
+    /// `cert` + `key`, or `p12`.
+    pub certificate: CertificateSource,
+    /// `api_base`, default WeChat's.
+    pub api_base: String,
+    /// `root_ca`: an extra CA to trust.
+    pub root_ca: Option<PathBuf>,
+    /// `rate_per_minute`, default 1800.
+    pub rate_per_minute: u32,
+    /// Defaults for the texts of a red packet.
+    pub defaults: TextDefaults,
+    /// `sub_mch_id`, `msgappid`, `consume_mch_id`.
+    pub service_provider: Option<ServiceProvider>,
+    /// `app_secret` (or `_file`, `_env`): for the follow check.
+    pub app_secret: Option<SecretString>,
+    /// `oa_base`: the official account API's host (default WeChat's;
+    /// the sandbox serves it on its own address).
+    pub oa_base: String,
+    /// `miniprogram_appid`: the mini program for `type = "miniprogram"` red packets.
+    pub miniprogram_appid: Option<AppId>,
+}
+
+impl MerchantConfig {
+    /// The ids the protocol library needs.
+    pub fn wxpay_merchant(&self) -> hongbao_wxpay::Merchant {
+        hongbao_wxpay::Merchant {
+            mch_id: self.mch_id.clone(),
+            appid: self.appid.clone(),
+            service_provider: self.service_provider.clone(),
+        }
+    }
+}
+
+/// A merchant's default texts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextDefaults {
+    /// `send_name`.
+    pub send_name: Option<String>,
+    /// `client_ip`.
+    pub client_ip: Option<String>,
+    /// `wishing`.
+    pub wishing: Option<String>,
+    /// `act_name`.
+    pub act_name: Option<String>,
+    /// `remark`.
+    pub remark: Option<String>,
+}
+
+/// `[tenants.NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantConfig {
+    /// The section's name.
+    pub name: String,
+    /// SHA-256 of each bearer token (lower-case hex), never the tokens.
+    pub api_keys_sha256: Vec<[u8; 32]>,
+    /// The merchants this tenant may use and see.
+    pub merchants: Vec<String>,
+}
+
+/// Collects problems while resolving.
+struct Problems {
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.list.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Config {
+    /// Loads `file` with its environment overrides.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given (for tests).
+    pub fn load_with_env(
+        file: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        if !file.is_file() {
+            return Err(ConfigError::one(
+                Some(file.to_owned()),
+                "--config",
+                format!(
+                    "{} does not exist; give an existing file, or none for sandbox mode",
+                    file.display()
+                ),
+            ));
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("HONGBAO_") && k.as_str() != CONFIG_ENV)
+            .collect();
+        let figment = Figment::new()
+            .merge(Toml::file_exact(file))
+            .merge(EnvOverrides(env));
+        let raw: RawConfig = figment.extract().map_err(|e| from_figment(file, e))?;
+        let base_dir = file.parent().map(Path::to_owned).unwrap_or_default();
+        resolve(raw, Some(file.to_owned()), &base_dir)
+    }
+
+    /// The tenant owning `token`'s SHA-256, compared in constant time.
+    pub fn tenant_for_token(&self, token: &str) -> Option<&TenantConfig> {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        // Every key is compared, so timing says nothing about which matched.
+        for tenant in self.tenants.values() {
+            for key in &tenant.api_keys_sha256 {
+                if bool::from(key.ct_eq(&digest)) && found.is_none() {
+                    found = Some(tenant);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// `HONGBAO_A__B__C=v` → `a.b.c = v`, from a given list of variables
+/// (the process environment in production, a list in tests). Values are
+/// read as figment reads environment values (`600` is a number, `[a, b]`
+/// a list); string keys accept numbers.
+struct EnvOverrides(Vec<(String, String)>);
+
+impl figment::Provider for EnvOverrides {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (name, value) in &self.0 {
+            let key = name
+                .trim_start_matches("HONGBAO_")
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            let value: figment::value::Value =
+                value.parse().expect("parsing a value is infallible");
+            if let figment::value::Value::Dict(_, nested) = figment::util::nest(&key, value) {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dict(into: &mut figment::value::Dict, from: figment::value::Dict) {
+    use figment::value::Value;
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, incoming)) => {
+                merge_dict(existing, incoming)
+            }
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn from_figment(file: &Path, e: figment::Error) -> ConfigError {
+    let problems = e
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "(file)".to_owned()
+            } else {
+                e.path.join(".")
+            };
+            let message = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    format!("unknown key {field:?}; see docs/configuration.md for the keys")
+                }
+                _ => e.kind.to_string(),
+            };
+            let message = match &e.metadata {
+                Some(meta) if meta.name == "environment variable" => {
+                    format!("{message} (from the environment)")
+                }
+                _ => message,
+            };
+            Problem { key, message }
+        })
+        .collect();
+    ConfigError {
+        file: Some(file.to_owned()),
+        problems,
+    }
+}
+
+fn relative(path: &RelativePathBuf) -> PathBuf {
+    path.relative()
+}
+
+fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems { list: Vec::new() };
+
+    let listen = match raw.server.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(Text(text)) => text.parse().unwrap_or_else(|_| {
+            problems.add(
+                "server.listen",
+                format!("{text:?} is not an address; write it as \"127.0.0.1:8080\""),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }),
+    };
+    let data_dir = raw
+        .server
+        .data_dir
+        .as_ref()
+        .map_or_else(|| base_dir.join("hongbao-data"), relative);
+    let url = match raw.database.url {
+        None => sqlite_url(&data_dir.join("hongbao.db")),
+        Some(Text(url)) => resolve_database_url(&url, base_dir).unwrap_or_else(|message| {
+            problems.add("database.url", message);
+            url
+        }),
+    };
+
+    let mut merchants = BTreeMap::new();
+    for (name, raw) in raw.merchants {
+        if let Some(merchant) = resolve_merchant(&name, raw, &mut problems) {
+            merchants.insert(name, merchant);
+        }
+    }
+
+    let mut tenants = BTreeMap::new();
+    for (name, raw) in raw.tenants {
+        let mut keys = Vec::new();
+        for (i, Text(hex)) in raw.api_keys_sha256.iter().enumerate() {
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(hex.trim(), &mut digest).is_ok() {
+                keys.push(digest);
+            } else {
+                problems.add(
+                    format!("tenants.{name}.api_keys_sha256[{i}]"),
+                    "must be the 64 hex digits of a SHA-256 (e.g. `printf %s \"$TOKEN\" | sha256sum`), never the token itself",
+                );
+            }
+        }
+        if keys.is_empty() && raw.api_keys_sha256.is_empty() {
+            problems.add(
+                format!("tenants.{name}.api_keys_sha256"),
+                "a tenant needs at least one key hash to be usable",
+            );
+        }
+        let mut tenant_merchants = Vec::new();
+        for Text(merchant) in raw.merchants {
+            if !merchants.contains_key(&merchant)
+                && !problems
+                    .list
+                    .iter()
+                    .any(|p| p.key.starts_with(&format!("merchants.{merchant}.")))
+            {
+                problems.add(
+                    format!("tenants.{name}.merchants"),
+                    format!("no merchant named {merchant:?}; define [merchants.{merchant}]"),
+                );
+            }
+            tenant_merchants.push(merchant);
+        }
+        tenants.insert(
+            name.clone(),
+            TenantConfig {
+                name,
+                api_keys_sha256: keys,
+                merchants: tenant_merchants,
+            },
+        );
+    }
+
+    if !problems.list.is_empty() {
+        return Err(ConfigError {
+            file,
+            problems: problems.list,
+        });
+    }
+    Ok(Config {
+        file,
+        server: ServerConfig { listen, data_dir },
+        database: DatabaseConfig { url },
+        merchants,
+        tenants,
+    })
+}
+
+/// A `sqlite://` URL for a file path.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// Makes a relative SQLite path relative to the config file's directory.
+fn resolve_database_url(url: &str, base_dir: &Path) -> Result<String, String> {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        if path.is_empty() || path == ":memory:" {
+            return Ok(url.to_owned());
+        }
+        let path = Path::new(path);
+        let full = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            base_dir.join(path)
+        };
+        let mut resolved = sqlite_url(&full);
+        if let Some(q) = query {
+            resolved.push('?');
+            resolved.push_str(q);
+        }
+        return Ok(resolved);
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    Err(format!(
+        "{url:?} is neither sqlite://PATH nor postgres://USER@HOST/DB"
+    ))
+}
+
+/// Reads a secret given as a value, a file or an environment variable.
+fn secret(
+    problems: &mut Problems,
+    key: &str,
+    value: Option<Text>,
+    file: Option<&RelativePathBuf>,
+    env: Option<Text>,
+) -> Option<String> {
+    let given =
+        usize::from(value.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
+    if given > 1 {
+        problems.add(
+            key,
+            format!("give only one of {key}, {key}_file and {key}_env"),
+        );
+        return None;
+    }
+    if let Some(Text(v)) = value {
+        return Some(v);
+    }
+    if let Some(file) = file {
+        let path = relative(file);
+        return match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) => {
+                problems.add(
+                    format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                None
+            }
+        };
+    }
+    if let Some(Text(var)) = env {
+        return match std::env::var(&var) {
+            Ok(v) if !v.is_empty() => Some(v.trim().to_owned()),
+            _ => {
+                problems.add(
+                    format!("{key}_env"),
+                    format!("the environment variable {var} is not set"),
+                );
+                None
+            }
+        };
+    }
+    None
+}
+
+fn resolve_merchant(
+    name: &str,
+    raw: RawMerchant,
+    problems: &mut Problems,
+) -> Option<MerchantConfig> {
+    let key = |k: &str| format!("merchants.{name}.{k}");
+    let before = problems.list.len();
+
+    let mch_id = match raw.mch_id {
+        None => {
+            problems.add(
+                key("mch_id"),
+                "is required: the merchant id (商户号) from the merchant platform",
+            );
+            None
+        }
+        Some(Text(v)) => MchId::parse(v.trim())
+            .map_err(|e| problems.add(key("mch_id"), e.message))
+            .ok(),
+    };
+    let appid = match raw.appid {
+        None => {
+            problems.add(
+                key("appid"),
+                "is required: the official account's appid (wx…) bound to the merchant",
+            );
+            None
+        }
+        Some(Text(v)) => AppId::parse(v.trim())
+            .map_err(|e| problems.add(key("appid"), e.message))
+            .ok(),
+    };
+    let api_key = match secret(
+        problems,
+        &key("api_key"),
+        raw.api_key,
+        raw.api_key_file.as_ref(),
+        raw.api_key_env,
+    ) {
+        None if problems
+            .list
+            .iter()
+            .any(|p| p.key.starts_with(&key("api_key"))) =>
+        {
+            None
+        }
+        None => {
+            problems.add(key("api_key"), "is required: set api_key, api_key_file or api_key_env to the 32-character v2 API key (API密钥)");
+            None
+        }
+        Some(v) => ApiKey::parse(&v)
+            .map_err(|e| {
+                problems.add(
+                    key("api_key"),
+                    format!(
+                        "{} (given through api_key, api_key_file or api_key_env)",
+                        e.message
+                    ),
+                )
+            })
+            .ok(),
+    };
+    let certificate = match (raw.cert.as_ref(), raw.key.as_ref(), raw.p12.as_ref()) {
+        (Some(cert), Some(k), None) => Some(CertificateSource::Pem {
+            cert: relative(cert),
+            key: relative(k),
+        }),
+        (None, None, Some(p12)) => {
+            let password = secret(
+                problems,
+                &key("p12_password"),
+                raw.p12_password,
+                raw.p12_password_file.as_ref(),
+                raw.p12_password_env,
+            )
+            .or_else(|| mch_id.as_ref().map(|m| m.as_str().to_owned()));
+            password.map(|password| CertificateSource::Pkcs12 {
+                path: relative(p12),
+                password: SecretString::from(password),
+            })
+        }
+        (Some(_), None, None) => {
+            problems.add(
+                key("key"),
+                "is required with cert: the path of apiclient_key.pem",
+            );
+            None
+        }
+        (None, Some(_), None) => {
+            problems.add(
+                key("cert"),
+                "is required with key: the path of apiclient_cert.pem",
+            );
+            None
+        }
+        (None, None, None) => {
+            problems.add(
+                key("cert"),
+                "the API certificate is required: set cert and key (apiclient_cert.pem, apiclient_key.pem) or p12 (apiclient_cert.p12)",
+            );
+            None
+        }
+        _ => {
+            problems.add(key("p12"), "give either cert + key or p12, not both");
+            None
+        }
+    };
+    let api_base = raw.api_base.map_or_else(
+        || hongbao_wxpay::DEFAULT_API_BASE.to_owned(),
+        |Text(v)| v.trim_end_matches('/').to_owned(),
+    );
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        problems.add(
+            key("api_base"),
+            format!("{api_base:?} must start with https://"),
+        );
+    }
+    let rate_per_minute = raw.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE);
+    if rate_per_minute == 0 {
+        problems.add(
+            key("rate_per_minute"),
+            "must be at least 1 (WeChat's default quota is 1800)",
+        );
+    }
+    let text = |v: Option<Text>| v.map(|Text(t)| t);
+    let defaults = TextDefaults {
+        send_name: text(raw.send_name),
+        client_ip: text(raw.client_ip),
+        wishing: text(raw.wishing),
+        act_name: text(raw.act_name),
+        remark: text(raw.remark),
+    };
+    if let Some(ip) = &defaults.client_ip
+        && let Err(e) = hongbao_wxpay::request::check_client_ip(ip)
+    {
+        problems.add(key("client_ip"), e.message);
+    }
+    let parse_mch = |v: Option<Text>, k: &str, problems: &mut Problems| {
+        v.and_then(|Text(v)| {
+            MchId::parse(v.trim())
+                .map_err(|e| problems.add(key(k), e.message))
+                .ok()
+        })
+    };
+    let sub_mch_id = parse_mch(raw.sub_mch_id, "sub_mch_id", problems);
+    let consume_mch_id = parse_mch(raw.consume_mch_id, "consume_mch_id", problems);
+    let msgappid = raw.msgappid.and_then(|Text(v)| {
+        AppId::parse(v.trim())
+            .map_err(|e| problems.add(key("msgappid"), e.message))
+            .ok()
+    });
+    let service_provider = match (sub_mch_id, msgappid) {
+        (Some(sub_mch_id), Some(msgappid)) => Some(ServiceProvider {
+            sub_mch_id,
+            msgappid,
+            consume_mch_id,
+        }),
+        (None, None) => {
+            if consume_mch_id.is_some() {
+                problems.add(
+                    key("consume_mch_id"),
+                    "only applies in service-provider mode (with sub_mch_id and msgappid)",
+                );
+            }
+            None
+        }
+        (Some(_), None) => {
+            problems.add(
+                key("msgappid"),
+                "is required with sub_mch_id (service-provider mode)",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            problems.add(
+                key("sub_mch_id"),
+                "is required with msgappid (service-provider mode)",
+            );
+            None
+        }
+    };
+    let app_secret = secret(
+        problems,
+        &key("app_secret"),
+        raw.app_secret,
+        raw.app_secret_file.as_ref(),
+        raw.app_secret_env,
+    )
+    .map(SecretString::from);
+    let oa_base = raw.oa_base.map_or_else(
+        || hongbao_wxpay::official_account::DEFAULT_OA_BASE.to_owned(),
+        |Text(v)| v.trim_end_matches('/').to_owned(),
+    );
+    let miniprogram_appid = raw.miniprogram_appid.and_then(|Text(v)| {
+        AppId::parse(v.trim())
+            .map_err(|e| problems.add(key("miniprogram_appid"), e.message))
+            .ok()
+    });
+
+    if problems.list.len() > before {
+        return None;
+    }
+    Some(MerchantConfig {
+        name: name.to_owned(),
+        mch_id: mch_id?,
+        appid: appid?,
+        api_key: api_key?,
+        certificate: certificate?,
+        api_base,
+        root_ca: raw.root_ca.as_ref().map(relative),
+        rate_per_minute,
+        defaults,
+        service_provider,
+        app_secret,
+        oa_base,
+        miniprogram_appid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("hongbao-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+    #[test]
+    fn the_documented_file_loads_with_paths_relative_to_it() {
+        let dir = temp_dir("documented");
+        std::fs::create_dir_all(dir.join("secrets")).unwrap();
+        write(&dir, "secrets/wxpay_api_key", &format!("{KEY}\n"));
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            r#"
+[server]
+listen = "127.0.0.1:8080"
+data_dir = "hongbao-data"
+
+[database]
+url = "sqlite://hongbao-data/hongbao.db"
+
+[merchants.main]
+mch_id = "1900000109"
+appid = "wx8888888888888888"
+api_key_file = "secrets/wxpay_api_key"
+cert = "certs/apiclient_cert.pem"
+key = "certs/apiclient_key.pem"
+api_base = "https://api.mch.weixin.qq.com"
+root_ca = "certs/ca.pem"
+rate_per_minute = 1800
+send_name = "天虹百货"
+client_ip = "10.0.0.1"
+act_name = "新年红包"
+wishing = "恭喜发财"
+remark = "新年红包"
+
+[tenants.acme]
+api_keys_sha256 = ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+merchants = ["main"]
+"#,
+        );
+        let config = Config::load_with_env(&file, []).unwrap();
+        assert_eq!(config.server.data_dir, dir.join("hongbao-data"));
+        assert_eq!(
+            config.database.url,
+            format!("sqlite://{}", dir.join("hongbao-data/hongbao.db").display())
+        );
+        let main = &config.merchants["main"];
+        assert_eq!(main.mch_id.as_str(), "1900000109");
+        assert_eq!(main.rate_per_minute, 1800);
+        assert_eq!(main.defaults.send_name.as_deref(), Some("天虹百货"));
+        match &main.certificate {
+            CertificateSource::Pem { cert, .. } => {
+                assert_eq!(cert, &dir.join("certs/apiclient_cert.pem"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            main.root_ca.as_deref(),
+            Some(dir.join("certs/ca.pem").as_path())
+        );
+        // sha256("test")
+        assert_eq!(
+            config.tenant_for_token("test").map(|t| t.name.as_str()),
+            Some("acme")
+        );
+        assert!(config.tenant_for_token("other").is_none());
+    }
+
+    #[test]
+    fn environment_overrides_any_key_and_numbers_are_fine_as_strings() {
+        let dir = temp_dir("env");
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            &format!(
+                "[merchants.main]\nmch_id = 1900000109\nappid = \"wx8888888888888888\"\napi_key = \"{KEY}\"\np12 = \"apiclient_cert.p12\"\n"
+            ),
+        );
+        let env = [
+            (
+                "HONGBAO_MERCHANTS__MAIN__RATE_PER_MINUTE".to_owned(),
+                "600".to_owned(),
+            ),
+            (
+                "HONGBAO_SERVER__LISTEN".to_owned(),
+                "0.0.0.0:9000".to_owned(),
+            ),
+        ];
+        let config = Config::load_with_env(&file, env).unwrap();
+        let main = &config.merchants["main"];
+        assert_eq!(main.rate_per_minute, 600);
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        match &main.certificate {
+            CertificateSource::Pkcs12 { path, password } => {
+                assert_eq!(path, &dir.join("apiclient_cert.p12"));
+                use secrecy::ExposeSecret;
+                assert_eq!(
+                    password.expose_secret(),
+                    "1900000109",
+                    "the default p12 password is the mch_id"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_and_fix() {
+        let dir = temp_dir("problems");
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            r#"
+[server]
+listen = "localhost"
+
+[merchants.main]
+mch_id = "19000x"
+api_key = "short"
+cert = "apiclient_cert.pem"
+client_ip = "::1"
+
+[tenants.acme]
+api_keys_sha256 = ["not-hex"]
+merchants = ["nope"]
+"#,
+        );
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "server.listen",
+            "merchants.main.mch_id",
+            "merchants.main.appid",
+            "merchants.main.api_key",
+            "merchants.main.key",
+            "merchants.main.client_ip",
+            "tenants.acme.api_keys_sha256[0]",
+            "tenants.acme.merchants",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+        let text = err.to_string();
+        assert!(text.contains("api_key_file"), "{text}");
+        assert!(
+            !text.contains("short\""),
+            "the API key must not be repeated: {text}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_named() {
+        let dir = temp_dir("unknown");
+        let file = write(&dir, "hongbao.toml", "[merchants.main]\nmch_idd = \"1\"\n");
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        assert_eq!(err.problems[0].key, "merchants.main.mch_idd");
+        assert!(err.problems[0].message.contains("unknown key"), "{err}");
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            "[merchants.main]\nrate_per_minute = \"fast\"\n",
+        );
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        assert_eq!(err.problems[0].key, "merchants.main.rate_per_minute");
+    }
+
+    #[test]
+    fn a_missing_file_says_so() {
+        let err = Config::load_with_env(Path::new("/nonexistent/hongbao.toml"), []).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

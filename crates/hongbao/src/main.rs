@@ -1,0 +1,59 @@
+//! The `hongbao` command: thin glue from the command line to the crates.
+//!
+//! Exit codes: 0 done, 1 runtime failure, 2 bad usage or bad input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Pay WeChat cash red packets (现金红包) exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "hongbao", version, about, propagate_version = true)]
+struct Cli {
+    /// The configuration file (else $HONGBAO_CONFIG, else ./hongbao.toml, else sandbox mode).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the dispatcher and the console.
+    Serve,
+    /// Print the string WeChat signs and its signature (the #1 SIGN_ERROR helper).
+    Sign(cmd::sign::Args),
+    /// Check each merchant's key, certificate and connection, without moving money.
+    Doctor,
+}
+
+/// What a command ended with.
+pub(crate) enum Outcome {
+    Done,
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sign(args) => cmd::sign::run(&args),
+        Command::Doctor => cmd::run_async(cmd::doctor::run(cli.config)),
+        Command::Serve => cmd::serve::run(cli.config),
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(cmd::Error::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(cmd::Error::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
