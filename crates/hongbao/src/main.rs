@@ -29,6 +29,8 @@ enum Command {
     Sign(cmd::sign::Args),
     /// Check each merchant's key, certificate and connection, without moving money.
     Doctor,
+    /// Run the simulated WeChat Pay on its own.
+    Sandbox(Box<cmd::sandbox::Args>),
 }
 
 /// What a command ended with.
@@ -39,10 +41,14 @@ pub(crate) enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every client is built with ring explicitly; this makes ring the
+    // default for anything that asks for the process-wide provider.
+    let _ = hongbao_wxpay::transport::provider().install_default();
     let result = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args),
         Command::Doctor => cmd::run_async(cmd::doctor::run(cli.config)),
         Command::Serve => cmd::serve::run(cli.config),
+        Command::Sandbox(args) => cmd::run_async(cmd::sandbox::run(*args)),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

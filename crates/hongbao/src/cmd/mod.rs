@@ -1,6 +1,7 @@
 //! The subcommands.
 
 pub(crate) mod doctor;
+pub(crate) mod sandbox;
 pub(crate) mod serve;
 pub(crate) mod sign;
 
@@ -31,4 +32,26 @@ pub(crate) fn run_async(command: impl Future<Output = Result>) -> Result {
         .build()
         .map_err(|e| Error::Runtime(e.into()))?;
     runtime.block_on(command)
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

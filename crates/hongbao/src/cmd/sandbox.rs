@@ -1,0 +1,211 @@
+//! `hongbao sandbox`: the simulated WeChat Pay on its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hongbao_sandbox::{
+    Faults, Followers, Lifecycle, Probability, Rules, Sandbox, SandboxConfig, files,
+};
+use hongbao_wxpay::Fen;
+
+use super::Error;
+use crate::Outcome;
+
+/// Run the simulated WeChat Pay (red packet APIs, gethbinfo lifecycle,
+/// official account API) with its admin API. No real money moves.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Where the HTTPS API listens.
+    #[arg(long, default_value = "127.0.0.1:9443", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Where the admin API listens (plain HTTP, loopback only); default: the next port.
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    /// Where certificates, secrets, merchant.toml and the journal live (created on first start).
+    #[arg(long, default_value = "hongbao-sandbox", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The merchant's starting balance, in yuan.
+    #[arg(long, default_value = "1000000.00", value_name = "YUAN")]
+    balance: String,
+    /// Calls per minute before FREQ_LIMIT (0: unlimited).
+    #[arg(long, default_value_t = 1800, value_name = "N")]
+    rate_per_minute: u32,
+    /// Red packets per openid per day before SENDNUM_LIMIT.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    sendnum_limit: u32,
+    /// Yuan per openid per day before RCVDAMOUNT_LIMIT.
+    #[arg(long, default_value = "1000.00", value_name = "YUAN")]
+    rcvd_amount_limit: String,
+    /// Yuan per merchant per day before SENDAMOUNT_LIMIT.
+    #[arg(long, default_value = "1000000.00", value_name = "YUAN")]
+    send_amount_limit: String,
+    /// The chance that a user opens a packet (else it is refunded).
+    #[arg(long, default_value = "0.9", value_name = "P")]
+    receive_probability: Probability,
+    /// How long after sending users open packets (e.g. 60s, 5m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    receive_after: Duration,
+    /// How long an unopened packet waits before its refund.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    refund_after: Duration,
+    /// How long a packet answered with PROCESSING stays SENDING.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    processing_for: Duration,
+    /// Who follows the official account: all, none, or a comma-separated list of openids.
+    #[arg(long, default_value = "all", value_name = "WHO")]
+    followers: Followers,
+    /// Seed of the random choices, for reproducible faults and lifecycles.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Chance of SYSTEMERROR before committing (nothing paid).
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_systemerror_before: Probability,
+    /// Chance of SYSTEMERROR after committing (paid, caller told otherwise).
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_systemerror_after: Probability,
+    /// Chance of closing the connection without an answer after committing.
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_drop_after: Probability,
+    /// Chance of PROCESSING (committed, SENDING for a while).
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_processing: Probability,
+    /// Chance of a garbage body.
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_garbage: Probability,
+    /// Chance of added latency (see --latency).
+    #[arg(long, default_value = "0", value_name = "P")]
+    fault_latency: Probability,
+    /// The added latency.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
+    latency: Duration,
+}
+
+/// `90`, `90s`, `500ms`, `5m`, `24h`, `1d`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 5m, 24h"))?;
+    let seconds = |s: u64| Duration::from_secs(n.saturating_mul(s));
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(seconds(1)),
+        "m" => Ok(seconds(60)),
+        "h" => Ok(seconds(3600)),
+        "d" => Ok(seconds(86_400)),
+        _ => Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
+    }
+}
+
+fn yuan(flag: &str, text: &str) -> Result<Fen, Error> {
+    Fen::parse_yuan(text).map_err(|e| Error::Usage(format!("--{flag}: {}", e.message)))
+}
+
+pub(crate) fn config(args: &Args) -> Result<SandboxConfig, Error> {
+    let admin_listen = args.admin_listen.unwrap_or_else(|| {
+        let port = if args.listen.port() == 0 {
+            0
+        } else {
+            args.listen.port().saturating_add(1)
+        };
+        SocketAddr::new(args.listen.ip(), port)
+    });
+    let faults = Faults {
+        systemerror_before: args.fault_systemerror_before,
+        systemerror_after: args.fault_systemerror_after,
+        drop_after: args.fault_drop_after,
+        processing: args.fault_processing,
+        garbage: args.fault_garbage,
+        latency: args.fault_latency,
+        latency_ms: u64::try_from(args.latency.as_millis()).unwrap_or(u64::MAX),
+    };
+    faults.validate().map_err(Error::Usage)?;
+    let mut config = SandboxConfig::new(&args.data_dir);
+    config.listen = args.listen;
+    config.admin_listen = Some(admin_listen);
+    config.balance = yuan("balance", &args.balance)?;
+    config.rules = Rules {
+        rate_per_minute: args.rate_per_minute,
+        sendnum_limit: args.sendnum_limit,
+        rcvd_amount_limit: yuan("rcvd-amount-limit", &args.rcvd_amount_limit)?,
+        send_amount_limit: yuan("send-amount-limit", &args.send_amount_limit)?,
+        ..Rules::default()
+    };
+    config.lifecycle = Lifecycle {
+        receive_probability: args.receive_probability,
+        receive_after: args.receive_after,
+        refund_after: args.refund_after,
+        processing_for: args.processing_for,
+        ..Lifecycle::default()
+    };
+    config.faults = faults;
+    config.followers = args.followers.clone();
+    config.seed = args.seed;
+    Ok(config)
+}
+
+pub(crate) async fn run(args: Args) -> super::Result {
+    let config = config(&args)?;
+    if config.admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
+        return Err(Error::Usage(
+            "--admin-listen must be a loopback address (127.0.0.1 or ::1)".into(),
+        ));
+    }
+    let sandbox = Sandbox::start(config)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let id = sandbox.identity();
+    let path = |f: &str| id.path(f).display().to_string();
+    println!("hongbao sandbox: a simulated WeChat Pay. No real money moves.");
+    println!();
+    println!("  API (HTTPS)     {}", sandbox.api_base());
+    if let Some(admin) = sandbox.admin_base() {
+        println!("  admin (HTTP)    {admin}   e.g. curl {admin}/ledger");
+    }
+    println!("  mch_id          {}", id.secrets.mch_id);
+    println!("  appid           {} (official account)", id.secrets.appid);
+    println!("  mini program    {}", id.secrets.miniprogram_appid);
+    println!("  CA              {}", path(files::CA));
+    println!(
+        "  certificate     {} + {}",
+        path(files::CLIENT_CERT),
+        path(files::CLIENT_KEY)
+    );
+    println!(
+        "  PKCS#12         {} (password: the mch_id)",
+        path(files::CLIENT_P12)
+    );
+    println!(
+        "  secrets         {} (API key, AppSecret, WeCom secret)",
+        path(files::SECRETS)
+    );
+    println!("  merchant config {}", path(files::MERCHANT_TOML));
+    println!();
+    println!(
+        "Check it: hongbao doctor --config {}",
+        path(files::MERCHANT_TOML)
+    );
+    println!("Stop with Ctrl-C.");
+    super::wait_for_shutdown().await;
+    sandbox.stop();
+    Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5 m").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}
