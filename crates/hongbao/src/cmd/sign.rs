@@ -30,7 +30,7 @@ pub(crate) struct Args {
     /// The signature type.
     #[arg(long, value_name = "TYPE", default_value = "MD5", value_parser = ["MD5", "HMAC-SHA256"])]
     sign_type: String,
-    /// Read the parameters from a request body (`-` for standard input) and check its <sign>.
+    /// Read the parameters from a request body (`-` for standard input) and check its `<sign>`.
     #[arg(long, value_name = "FILE")]
     xml: Option<PathBuf>,
     /// The API the parameters are for: warns about fields WeChat would not sign.
