@@ -378,20 +378,29 @@ impl Config {
 
     /// The tenant owning `token`'s SHA-256, compared in constant time.
     pub fn tenant_for_token(&self, token: &str) -> Option<&TenantConfig> {
-        use sha2::Digest;
-        use subtle::ConstantTimeEq;
-        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
-        // Every key is compared, so timing says nothing about which matched.
-        for tenant in self.tenants.values() {
-            for key in &tenant.api_keys_sha256 {
-                if bool::from(key.ct_eq(&digest)) && found.is_none() {
-                    found = Some(tenant);
-                }
+        find_tenant(self.tenants.values(), token)
+    }
+}
+
+/// The tenant among `tenants` whose key hashes include SHA-256(`token`).
+/// Every hash is compared, in constant time, so timing says nothing about
+/// which one matched, or how much of it.
+pub fn find_tenant<'a>(
+    tenants: impl IntoIterator<Item = &'a TenantConfig>,
+    token: &str,
+) -> Option<&'a TenantConfig> {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    let mut found = None;
+    for tenant in tenants {
+        for key in &tenant.api_keys_sha256 {
+            if bool::from(key.ct_eq(&digest)) && found.is_none() {
+                found = Some(tenant);
             }
         }
-        found
     }
+    found
 }
 
 /// `HONGBAO_A__B__C=v` → `a.b.c = v`, from a given list of variables

@@ -19,6 +19,8 @@ pub struct Reply {
     pub api: Api,
     /// Every field of the answer, known or not.
     pub doc: XmlDoc,
+    /// The answer as received (for the record of attempts).
+    pub raw: String,
 }
 
 impl Reply {
@@ -31,7 +33,11 @@ impl Reply {
                 "the answer has no return_code".into(),
             ));
         }
-        let reply = Reply { api, doc };
+        let reply = Reply {
+            api,
+            doc,
+            raw: String::from_utf8_lossy(body).into_owned(),
+        };
         if api.signs_response() && reply.is_success() {
             let Some(sign) = reply.doc.get("sign") else {
                 return Err(CallError::BadSignature("the answer carries no sign".into()));

@@ -1,0 +1,252 @@
+//! The database: SQLite (one file) or PostgreSQL, chosen by the URL, behind
+//! one code path (sqlx's `Any` driver and portable SQL).
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`: a committed payout
+//! record survives power loss. Writers take the lock up front
+//! (`BEGIN IMMEDIATE`) so that concurrent writers wait instead of failing.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
+
+/// Which SQL dialect the database speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why the database is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither SQLite nor PostgreSQL.
+    #[error("database url {0:?} must start with sqlite:// or postgres://")]
+    BadUrl(String),
+    /// The database cannot be reached or refused a statement.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A directory for the SQLite file could not be made.
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl DbError {
+    /// Whether the database could not be reached at all (as opposed to
+    /// refusing a statement): the API answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Sqlx(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                ) || matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("57P01"))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether retrying the whole transaction may succeed (a lock timeout
+    /// or a serialization failure).
+    fn is_retryable(&self) -> bool {
+        match self {
+            DbError::Sqlx(sqlx::Error::Database(d)) => {
+                let code = d.code();
+                let msg = d.message();
+                // SQLite BUSY/LOCKED; PostgreSQL serialization and deadlock.
+                matches!(code.as_deref(), Some("5" | "6" | "517" | "40001" | "40P01"))
+                    || msg.contains("database is locked")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the error is a unique-constraint violation.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Sqlx(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("23505" | "2067" | "1555"))
+                    || d.message().contains("UNIQUE constraint failed")
+            }
+            _ => false,
+        }
+    }
+}
+
+const MIGRATIONS: [(i64, &str, &str); 1] =
+    [(1, "ledger", include_str!("../migrations/0001_ledger.sql"))];
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A connection pool and its dialect.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// `now` in milliseconds, as an SQL expression of this dialect.
+    now: &'static str,
+}
+
+impl Db {
+    /// Connects to `url` (creating a SQLite file and its directory if needed).
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        install_default_drivers();
+        let (dialect, url) = if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let dir = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|_| !path.is_empty() && path != ":memory:") {
+                std::fs::create_dir_all(dir).map_err(|source| DbError::Dir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            let query = if query.contains("mode=") {
+                query.to_owned()
+            } else if query.is_empty() {
+                "mode=rwc".to_owned()
+            } else {
+                format!("{query}&mode=rwc")
+            };
+            (Dialect::Sqlite, format!("sqlite://{path}?{query}"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_owned())
+        } else {
+            return Err(DbError::BadUrl(url.to_owned()));
+        };
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(match dialect {
+                Dialect::Sqlite => 8,
+                Dialect::Postgres => 16,
+            });
+        let options = match dialect {
+            Dialect::Sqlite => options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL with FULL: a commit is on disk (the WAL is synced)
+                    // before it returns; NORMAL could lose it on power loss.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            }),
+            Dialect::Postgres => options,
+        };
+        let pool = options.connect(&url).await?;
+        let now = match dialect {
+            Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000 AS BIGINT)",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        };
+        Ok(Db { pool, dialect, now })
+    }
+
+    /// Applies the migrations that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The SQL expression of the database's clock, in milliseconds.
+    pub fn now_sql(&self) -> &'static str {
+        self.now
+    }
+
+    /// The database's clock, in milliseconds since the epoch.
+    pub async fn now_ms(&self) -> Result<i64, DbError> {
+        let sql = format!("SELECT {}", self.now);
+        let now: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(now)
+    }
+
+    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, so that the
+    /// write lock is taken now (and waited for) rather than on the first write.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Runs `work` in a write transaction, again (a bounded number of times)
+    /// if the database asks for a retry.
+    pub async fn write<T, F>(&self, mut work: F) -> Result<T, DbError>
+    where
+        F: for<'t> FnMut(
+            &'t mut sqlx::Transaction<'static, sqlx::Any>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 't>,
+        >,
+    {
+        let mut delay = Duration::from_millis(5);
+        for attempt in 0..8 {
+            let result = async {
+                let mut tx = self.begin_write().await?;
+                let value = work(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<T, DbError>(value)
+            }
+            .await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < 7 => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
