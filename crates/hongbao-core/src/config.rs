@@ -150,6 +150,8 @@ struct RawConfig {
     #[serde(default)]
     database: RawDatabase,
     #[serde(default)]
+    dispatch: RawDispatch,
+    #[serde(default)]
     merchants: BTreeMap<String, RawMerchant>,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenant>,
@@ -170,6 +172,15 @@ struct RawDatabase {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDispatch {
+    #[serde(default, deserialize_with = "lenient_u32")]
+    lease_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    max_in_flight: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawMerchant {
     mch_id: Option<Text>,
     appid: Option<Text>,
@@ -186,6 +197,8 @@ struct RawMerchant {
     root_ca: Option<RelativePathBuf>,
     #[serde(default, deserialize_with = "lenient_u32")]
     rate_per_minute: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    timeout_seconds: Option<u32>,
     send_name: Option<Text>,
     client_ip: Option<Text>,
     wishing: Option<Text>,
@@ -219,6 +232,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The database.
     pub database: DatabaseConfig,
+    /// How dispatchers share the ledger.
+    pub dispatch: DispatchSettings,
     /// Merchants by name.
     pub merchants: BTreeMap<String, MerchantConfig>,
     /// Tenants by name.
@@ -239,6 +254,27 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// `url`: `sqlite://…` (default: `hongbao.db` in the data directory) or `postgres://…`.
     pub url: String,
+}
+
+/// `[dispatch]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatchSettings {
+    /// `lease_seconds`, default 60: how long a dispatcher owns a record it
+    /// claimed. A record left by a crashed process is taken over (after a
+    /// gethbinfo) once its lease runs out, so shorter means faster recovery;
+    /// it must outlast two calls to WeChat (`timeout_seconds`).
+    pub lease: std::time::Duration,
+    /// `max_in_flight`, default 64: calls in flight per merchant.
+    pub max_in_flight: usize,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            lease: std::time::Duration::from_secs(60),
+            max_in_flight: 64,
+        }
+    }
 }
 
 /// Where a merchant's API certificate comes from.
@@ -279,6 +315,8 @@ pub struct MerchantConfig {
     pub root_ca: Option<PathBuf>,
     /// `rate_per_minute`, default 1800.
     pub rate_per_minute: u32,
+    /// `timeout_seconds`, default 15: how long one call to WeChat may take.
+    pub timeout_seconds: u32,
     /// Defaults for the texts of a red packet.
     pub defaults: TextDefaults,
     /// `sub_mch_id`, `msgappid`, `consume_mch_id`.
@@ -514,6 +552,8 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
         }
     }
 
+    let dispatch = resolve_dispatch(&raw.dispatch, &merchants, &mut problems);
+
     let mut tenants = BTreeMap::new();
     for (name, raw) in raw.tenants {
         let mut keys = Vec::new();
@@ -569,9 +609,46 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
         file,
         server: ServerConfig { listen, data_dir },
         database: DatabaseConfig { url },
+        dispatch,
         merchants,
         tenants,
     })
+}
+
+fn resolve_dispatch(
+    raw: &RawDispatch,
+    merchants: &BTreeMap<String, MerchantConfig>,
+    problems: &mut Problems,
+) -> DispatchSettings {
+    let defaults = DispatchSettings::default();
+    let lease = raw.lease_seconds.map_or(defaults.lease, |s| {
+        std::time::Duration::from_secs(u64::from(s))
+    });
+    let slowest = merchants
+        .values()
+        .map(|m| m.timeout_seconds)
+        .max()
+        .unwrap_or(15);
+    if lease < std::time::Duration::from_secs(u64::from(slowest) * 2) {
+        problems.add(
+            "dispatch.lease_seconds",
+            format!(
+                "{} s is too short: a lease must outlast two calls to WeChat ({slowest} s each, timeout_seconds); use at least {}",
+                lease.as_secs(),
+                slowest * 2
+            ),
+        );
+    }
+    let max_in_flight = raw
+        .max_in_flight
+        .map_or(defaults.max_in_flight, |n| usize::try_from(n).unwrap_or(64));
+    if max_in_flight == 0 {
+        problems.add("dispatch.max_in_flight", "must be at least 1");
+    }
+    DispatchSettings {
+        lease,
+        max_in_flight,
+    }
 }
 
 /// A `sqlite://` URL for a file path.
@@ -785,6 +862,10 @@ fn resolve_merchant(
             "must be at least 1 (WeChat's default quota is 1800)",
         );
     }
+    let timeout_seconds = raw.timeout_seconds.unwrap_or(15);
+    if timeout_seconds == 0 {
+        problems.add(key("timeout_seconds"), "must be at least 1");
+    }
     let text = |v: Option<Text>| v.map(|Text(t)| t);
     let defaults = TextDefaults {
         send_name: text(raw.send_name),
@@ -872,6 +953,7 @@ fn resolve_merchant(
         api_base,
         root_ca: raw.root_ca.as_ref().map(relative),
         rate_per_minute,
+        timeout_seconds,
         defaults,
         service_provider,
         app_secret,

@@ -70,6 +70,7 @@ pub fn extra_roots(
 /// The transport settings of the merchant.
 pub fn transport_config(merchant: &MerchantConfig) -> Result<TransportConfig, SetupError> {
     let mut config = TransportConfig::new(merchant.api_base.clone());
+    config.request_timeout = std::time::Duration::from_secs(u64::from(merchant.timeout_seconds));
     config.identity = Some(identity(merchant)?);
     config.extra_roots = extra_roots(merchant)?;
     Ok(config)

@@ -479,6 +479,7 @@ mod tests {
             api_base: "https://api.mch.weixin.qq.com".into(),
             root_ca: None,
             rate_per_minute: 1800,
+            timeout_seconds: 15,
             defaults: TextDefaults {
                 send_name: Some("天虹百货".into()),
                 client_ip: Some("10.0.0.1".into()),

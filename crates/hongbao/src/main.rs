@@ -23,8 +23,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the API, the dispatcher and the console.
+    /// Run the API, the dispatcher and the console (sandbox mode without a configuration).
     Serve,
+    /// Send one red packet through the ledger and wait for its outcome.
+    Send(Box<cmd::send::Args>),
+    /// Read the ledger.
+    #[command(subcommand)]
+    Records(cmd::records::RecordsCommand),
+    /// Ask WeChat (gethbinfo) about a red packet now, and update the ledger.
+    Status {
+        /// The mch_billno.
+        #[arg(long)]
+        billno: Option<String>,
+        /// Or the record's id.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Pause or resume a merchant's payouts.
+    #[command(subcommand)]
+    Merchant(cmd::records::MerchantCommand),
     /// Print the string WeChat signs and its signature (the #1 SIGN_ERROR helper).
     Sign(cmd::sign::Args),
     /// Check each merchant's key, certificate and connection, without moving money.
@@ -44,10 +61,17 @@ fn main() -> ExitCode {
     // Every client is built with ring explicitly; this makes ring the
     // default for anything that asks for the process-wide provider.
     let _ = hongbao_wxpay::transport::provider().install_default();
+    cmd::init_logging(matches!(cli.command, Command::Serve | Command::Sandbox(_)));
     let result = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args),
         Command::Doctor => cmd::run_async(cmd::doctor::run(cli.config)),
-        Command::Serve => cmd::serve::run(cli.config),
+        Command::Serve => cmd::run_async(cmd::serve::run(cli.config)),
+        Command::Send(args) => cmd::run_async(cmd::send::run(cli.config, *args)),
+        Command::Records(command) => cmd::run_async(cmd::records::records(cli.config, command)),
+        Command::Status { billno, id } => {
+            cmd::run_async(cmd::records::status(cli.config, billno, id))
+        }
+        Command::Merchant(command) => cmd::run_async(cmd::records::merchant(cli.config, command)),
         Command::Sandbox(args) => cmd::run_async(cmd::sandbox::run(*args)),
     };
     match result {

@@ -1,8 +1,11 @@
 //! The subcommands.
 
 pub(crate) mod doctor;
+pub(crate) mod records;
 pub(crate) mod sandbox;
+pub(crate) mod send;
 pub(crate) mod serve;
+pub(crate) mod setup;
 pub(crate) mod sign;
 
 use std::future::Future;
@@ -54,4 +57,22 @@ pub(crate) async fn wait_for_shutdown() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Logs to standard error: `RUST_LOG` chooses what (default: info for
+/// long-running commands, warnings otherwise).
+pub(crate) fn init_logging(long_running: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if long_running {
+        "info,sqlx=warn"
+    } else {
+        "warn,sqlx=warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }

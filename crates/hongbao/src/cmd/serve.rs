@@ -1,12 +1,70 @@
-//! `hongbao serve`.
+//! `hongbao serve`: the API, the dispatcher and reconciliation, until
+//! SIGTERM or Ctrl-C.
 
 use std::path::PathBuf;
 
-use super::Error;
+use super::{Error, setup};
+use crate::Outcome;
 
-pub(crate) fn run(_config: Option<PathBuf>) -> super::Result {
-    Err(Error::Runtime(anyhow::anyhow!(
-        "`hongbao serve` is not available in this version yet: the payout ledger, dispatcher and API \
-         are still being built. Available now: `hongbao sign` and `hongbao doctor`."
-    )))
+pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
+    let setup = setup::load(config.as_deref()).await?;
+    if setup.sandbox.as_ref().is_some_and(|s| s.embedded.is_none()) {
+        return Err(Error::Usage(
+            "another `hongbao serve` already runs in sandbox mode with this data directory; stop it, or set HONGBAO_SERVER__DATA_DIR to another directory".into(),
+        ));
+    }
+    let config = &setup.config;
+    if config.tenants.is_empty() {
+        tracing::warn!("no [tenants.NAME] section: the API will refuse every request (401)");
+    }
+    let running = hongbao_server::start(config, config.server.listen)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let api = format!("http://{}", running.addr());
+    match &setup.sandbox {
+        Some(sandbox) => {
+            let merchant = config
+                .merchants
+                .values()
+                .next()
+                .expect("sandbox mode has its merchant");
+            println!("hongbao — SANDBOX MODE: a simulated WeChat Pay. No real money moves.");
+            println!();
+            println!("  API        {api}   (OpenAPI: {api}/openapi.json)");
+            println!("  API key    {}", sandbox.api_key);
+            println!(
+                "  database   {}",
+                sandbox.data_dir.join("hongbao.db").display()
+            );
+            println!(
+                "  sandbox    {} (merchant {}, mch_id {})",
+                sandbox.api_base, merchant.name, merchant.mch_id
+            );
+            if let Some(admin) = &sandbox.admin_base {
+                println!("  sandbox admin  {admin}/ledger");
+            }
+            println!();
+            println!("Send a red packet of 1.88 yuan and wait up to 5 s for the outcome:");
+            println!(
+                "  curl -s -X POST '{api}/v1/redpacks?wait=5' -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"re_openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"total_amount\":188}}'",
+                sandbox.api_key
+            );
+            println!();
+            println!(
+                "Use your own merchant with a configuration file: see docs/configuration.md. Stop with Ctrl-C."
+            );
+        }
+        None => {
+            let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
+            println!("hongbao serving {api} for merchants {}", names.join(", "));
+        }
+    }
+    tracing::info!(%api, "serving");
+    super::wait_for_shutdown().await;
+    tracing::info!("stopping: finishing calls in flight");
+    running.stop().await;
+    if let Some(sandbox) = setup.sandbox.and_then(|s| s.embedded) {
+        sandbox.stop();
+    }
+    Ok(Outcome::Done)
 }

@@ -1,0 +1,151 @@
+//! Every error the API answers, once, with its HTTP status and its shape:
+//! `{"error": {"code", "message", "zh_message", "field"}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hongbao_wxpay::InvalidField;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code, e.g. `invalid_field`.
+    pub code: &'static str,
+    /// In English.
+    pub message: String,
+    /// In Chinese.
+    pub zh_message: String,
+    /// The field at fault, if one is.
+    pub field: Option<String>,
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `invalid_json`: the body is not JSON, or not an object.
+    InvalidJson(String),
+    /// 400 `invalid_request`: a field is missing, of the wrong type or unknown.
+    BadField(InvalidField),
+    /// 422 `invalid_field`: a field breaks a rule.
+    InvalidField(InvalidField),
+    /// 401 `unauthorized`: no API key, or not a known one.
+    Unauthorized,
+    /// 404 `not_found`.
+    NotFound(&'static str),
+    /// 409 `idempotency_key_reused`.
+    IdempotencyConflict,
+    /// 413 `body_too_large`.
+    BodyTooLarge(usize),
+    /// 502 `wechat_unavailable`: WeChat gave no usable answer.
+    Wechat(String),
+    /// 503 `database_unavailable`.
+    Unavailable,
+    /// 500 `internal`: details are logged, not answered.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status and the stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            ApiError::BadField(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::InvalidField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    fn detail(self) -> (Option<String>, String, String) {
+        match self {
+            ApiError::InvalidJson(e) => (
+                None,
+                format!("the body is not a JSON object: {e}"),
+                format!("请求体不是 JSON 对象：{e}"),
+            ),
+            ApiError::BadField(f) | ApiError::InvalidField(f) => (Some(f.field.into_owned()), f.message, f.zh_message),
+            ApiError::Unauthorized => (
+                None,
+                "give a valid API key as `Authorization: Bearer <key>`".into(),
+                "请在 `Authorization: Bearer <key>` 中提供有效的 API 密钥".into(),
+            ),
+            ApiError::NotFound(what) => (None, format!("no such {what}"), format!("找不到该{what}")),
+            ApiError::IdempotencyConflict => (
+                Some("Idempotency-Key".into()),
+                "this Idempotency-Key was already used with a different request; use a new key for a new payout".into(),
+                "该 Idempotency-Key 已用于不同的请求；新的发放请使用新的 key".into(),
+            ),
+            ApiError::BodyTooLarge(max) => (
+                None,
+                format!("the body is larger than {max} bytes"),
+                format!("请求体超过 {max} 字节"),
+            ),
+            ApiError::Wechat(e) => (
+                None,
+                format!("WeChat gave no usable answer; try again shortly ({e})"),
+                "微信暂无可用应答，请稍后再试".into(),
+            ),
+            ApiError::Unavailable => (
+                None,
+                "the database is unavailable; nothing was stored, try again shortly".into(),
+                "数据库暂不可用，未保存任何数据，请稍后再试".into(),
+            ),
+            ApiError::Internal(_) => (
+                None,
+                "an internal error occurred; it was logged".into(),
+                "内部错误，已记录日志".into(),
+            ),
+        }
+    }
+}
+
+impl From<hongbao_core::db::DbError> for ApiError {
+    fn from(e: hongbao_core::db::DbError) -> Self {
+        if e.is_unavailable() {
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Unavailable => tracing::warn!("answered 503: database unavailable"),
+            _ => {}
+        }
+        let unauthorized = matches!(self, ApiError::Unauthorized);
+        let (field, message, zh_message) = self.detail();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                zh_message,
+                field,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

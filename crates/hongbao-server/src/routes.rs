@@ -1,0 +1,544 @@
+//! The HTTP routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hongbao_core::config::TenantConfig;
+use hongbao_core::ledger::{Idempotency, ListFilter, Stored};
+use hongbao_core::model::{Attempt, Redpack};
+use hongbao_core::payouts::{CreateError, Health, Payouts, Selector, StatusError};
+use hongbao_wxpay::InvalidField;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::json::{self, RecordJson, RecordList, StatusJson};
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The payout service.
+    pub payouts: Arc<Payouts>,
+}
+
+/// The tenant of a request, from its bearer token.
+#[derive(Clone, Debug)]
+pub struct Tenant(pub TenantConfig);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        state
+            .payouts
+            .tenant_for_token(token)
+            .cloned()
+            .map(Tenant)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+fn record(state: &AppState, r: &Redpack) -> RecordJson {
+    let merchant = state.payouts.merchants().get(&r.merchant);
+    json::record_json(
+        r,
+        merchant.map(|m| &m.config.api_key),
+        merchant.and_then(|m| m.config.miniprogram_appid.as_ref()),
+    )
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::BodyTooLarge(MAX_BODY));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadField(InvalidField::new(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters (a UUID is a good key)",
+            "必须是 1 到 255 个可打印 ASCII 字符（建议使用 UUID）",
+        )));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `?wait=SECONDS` on create.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    wait: Option<String>,
+}
+
+fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiError> {
+    match query.wait.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => match text.parse::<u64>() {
+            Ok(s) if s <= 60 => Ok(Some(Duration::from_secs(s))),
+            _ => Err(ApiError::BadField(InvalidField::new(
+                "wait",
+                format!("{text:?} must be a whole number of seconds from 0 to 60"),
+                format!("{text:?} 必须是 0 到 60 之间的整数秒"),
+            ))),
+        },
+    }
+}
+
+/// Creates a red packet.
+#[utoipa::path(
+    post, path = "/v1/redpacks", tag = "redpacks",
+    params(
+        ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (at most 60) for an outcome"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same record; the same key with another body is 409"),
+    ),
+    request_body(content = Object, description = "type (normal|group|miniprogram), re_openid, total_amount (fen), total_num, wishing, act_name, remark, send_name, scene_id, risk_info, merchant"),
+    responses(
+        (status = 201, description = "Stored (pending), or with ?wait its outcome", body = RecordJson),
+        (status = 200, description = "An earlier request with the same Idempotency-Key and body", body = RecordJson),
+        (status = 400, description = "Malformed body or field", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule", body = ErrorBody),
+        (status = 503, description = "Database unavailable; nothing stored", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_redpack(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Query(query): Query<WaitQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_BODY),
+        _ => ApiError::InvalidJson(e.body_text()),
+    })?;
+    let wait = wait_seconds(&query)?;
+    let key = idempotency_key(&headers)?;
+    let value = parse_body(&body)?;
+    let input = json::redpack_input(&value)?;
+    let idempotency = key.map(|key| {
+        use sha2::Digest;
+        Idempotency {
+            key,
+            request_hash: hex::encode(sha2::Sha256::digest(json::canonical(&value).as_bytes())),
+        }
+    });
+    let stored = state
+        .payouts
+        .create(&tenant.0, &input, idempotency, None, None)
+        .await
+        .map_err(|e| match e {
+            CreateError::Invalid(f) => ApiError::InvalidField(f),
+            CreateError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            CreateError::Unavailable(_) => ApiError::Unavailable,
+            CreateError::Internal(e) => ApiError::Internal(e),
+        })?;
+    let status = match stored {
+        Stored::Created(_) => StatusCode::CREATED,
+        Stored::Replayed(_) => StatusCode::OK,
+    };
+    let mut current = stored.record().clone();
+    if let Some(wait) = wait
+        && let Some(updated) = state.payouts.wait(&current.id, wait).await?
+    {
+        current = updated;
+    }
+    let location = format!("/v1/redpacks/{}", current.id);
+    Ok((
+        status,
+        [(header::LOCATION, location)],
+        Json(record(&state, &current)),
+    )
+        .into_response())
+}
+
+/// Paging and filters of the list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    offset: Option<String>,
+    limit: Option<String>,
+    status: Option<String>,
+    merchant: Option<String>,
+    re_openid: Option<String>,
+    mch_billno: Option<String>,
+    campaign_id: Option<String>,
+    created_from: Option<String>,
+    created_to: Option<String>,
+}
+
+fn number(
+    field: &'static str,
+    text: Option<&str>,
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    match text {
+        None | Some("") => Ok(default),
+        Some(t) => match t.parse::<u64>() {
+            Ok(v) if v <= max => Ok(v),
+            _ => Err(ApiError::BadField(InvalidField::new(
+                field,
+                format!("{t:?} must be a whole number from 0 to {max}"),
+                format!("{t:?} 必须是 0 到 {max} 之间的整数"),
+            ))),
+        },
+    }
+}
+
+fn time_ms(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .or_else(|_| {
+            time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map(|d| d.midnight().assume_offset(hongbao_wxpay::BEIJING))
+        })
+        .map_err(|_| {
+            ApiError::BadField(InvalidField::new(
+                field,
+                format!("{text:?} must be an RFC 3339 time or a date (YYYY-MM-DD, Beijing)"),
+                format!("{text:?} 必须是 RFC 3339 时间或日期（YYYY-MM-DD，北京时间）"),
+            ))
+        })?;
+    Ok(Some(
+        i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+    ))
+}
+
+fn page_url(query: &ListQuery, offset: u64, limit: u64) -> String {
+    let mut parts = vec![format!("limit={limit}"), format!("offset={offset}")];
+    let mut add = |k: &str, v: &Option<String>| {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", hongbao_wxpay::request::url_encode(v)));
+        }
+    };
+    add("status", &query.status);
+    add("merchant", &query.merchant);
+    add("re_openid", &query.re_openid);
+    add("mch_billno", &query.mch_billno);
+    add("campaign_id", &query.campaign_id);
+    add("created_from", &query.created_from);
+    add("created_to", &query.created_to);
+    format!("/v1/redpacks?{}", parts.join("&"))
+}
+
+/// Lists red packets, newest first.
+#[utoipa::path(
+    get, path = "/v1/redpacks", tag = "redpacks",
+    params(
+        ("offset" = Option<u64>, Query, description = "Records to skip (default 0)"),
+        ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 20)"),
+        ("status" = Option<String>, Query, description = "Only this status"),
+        ("merchant" = Option<String>, Query, description = "Only this merchant"),
+        ("re_openid" = Option<String>, Query, description = "Only this receiver"),
+        ("mch_billno" = Option<String>, Query, description = "Only this order number"),
+        ("campaign_id" = Option<String>, Query, description = "Only this campaign"),
+        ("created_from" = Option<String>, Query, description = "Created at or after (RFC 3339, or YYYY-MM-DD in Beijing)"),
+        ("created_to" = Option<String>, Query, description = "Created before"),
+    ),
+    responses((status = 200, body = RecordList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_redpacks(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RecordList>, ApiError> {
+    let offset = number("offset", query.offset.as_deref(), 0, u64::from(u32::MAX))?;
+    let limit = number("limit", query.limit.as_deref(), 20, 1000)?;
+    if limit == 0 {
+        return Err(ApiError::BadField(InvalidField::new(
+            "limit",
+            "must be 1 to 1000",
+            "必须在 1 到 1000 之间",
+        )));
+    }
+    let filter = ListFilter {
+        merchants: query.merchant.clone().into_iter().collect(),
+        status: query
+            .status
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .transpose()
+            .map_err(ApiError::BadField)?,
+        re_openid: query.re_openid.clone().filter(|s| !s.is_empty()),
+        mch_billno: query.mch_billno.clone().filter(|s| !s.is_empty()),
+        campaign_id: query.campaign_id.clone().filter(|s| !s.is_empty()),
+        created_from_ms: time_ms("created_from", query.created_from.as_deref())?,
+        created_to_ms: time_ms("created_to", query.created_to.as_deref())?,
+    };
+    let (records, total) = state.payouts.list(&tenant.0, filter, offset, limit).await?;
+    let next = (offset + limit < total).then(|| page_url(&query, offset + limit, limit));
+    let previous = (offset > 0).then(|| page_url(&query, offset.saturating_sub(limit), limit));
+    Ok(Json(RecordList {
+        meta: json::Meta {
+            limit,
+            offset,
+            next,
+            previous,
+            total_count: total,
+        },
+        objects: records.iter().map(|r| record(&state, r)).collect(),
+    }))
+}
+
+/// One red packet.
+#[utoipa::path(
+    get, path = "/v1/redpacks/{id}", tag = "redpacks",
+    params(("id" = String, Path, description = "The record's id")),
+    responses((status = 200, body = RecordJson), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_redpack(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<RecordJson>, ApiError> {
+    let found = state
+        .payouts
+        .get(&tenant.0, &id)
+        .await?
+        .ok_or(ApiError::NotFound("red packet"))?;
+    Ok(Json(record(&state, &found)))
+}
+
+/// Every call made to WeChat for a red packet.
+#[utoipa::path(
+    get, path = "/v1/redpacks/{id}/attempts", tag = "redpacks",
+    params(("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Oldest first"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_attempts(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Attempt>>, ApiError> {
+    state
+        .payouts
+        .get(&tenant.0, &id)
+        .await?
+        .ok_or(ApiError::NotFound("red packet"))?;
+    Ok(Json(state.payouts.ledger().attempts(&id).await?))
+}
+
+/// Which record to ask WeChat about.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    id: Option<String>,
+    mch_billno: Option<String>,
+}
+
+/// Asks WeChat (gethbinfo) about a red packet now, and updates it.
+#[utoipa::path(
+    get, path = "/v1/redpacks/status", tag = "redpacks",
+    params(
+        ("mch_billno" = Option<String>, Query, description = "The order number"),
+        ("id" = Option<String>, Query, description = "Or the record's id"),
+    ),
+    responses((status = 200, body = StatusJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn redpack_status(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Query(query): Query<StatusQuery>,
+) -> Result<Json<StatusJson>, ApiError> {
+    let selector = match (
+        query.id.filter(|s| !s.is_empty()),
+        query.mch_billno.filter(|s| !s.is_empty()),
+    ) {
+        (Some(id), _) => Selector::Id(id),
+        (None, Some(b)) => Selector::Billno(b),
+        (None, None) => {
+            return Err(ApiError::BadField(InvalidField::new(
+                "mch_billno",
+                "give mch_billno or id",
+                "请提供 mch_billno 或 id",
+            )));
+        }
+    };
+    let status = state
+        .payouts
+        .wechat_status(&tenant.0, &selector)
+        .await
+        .map_err(|e| match e {
+            StatusError::NotFound => ApiError::NotFound("red packet"),
+            StatusError::Wechat(e) => ApiError::Wechat(e),
+            StatusError::Db(e) => e.into(),
+        })?;
+    Ok(Json(StatusJson {
+        record: record(&state, &status.record),
+        wechat: json::wechat_json(status.info.as_ref()),
+    }))
+}
+
+/// A merchant as the API shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MerchantJson {
+    /// Its name.
+    pub name: String,
+    /// Its mch_id.
+    pub mch_id: String,
+    /// Whether its payouts are paused.
+    pub paused: bool,
+    /// Why (`insufficient_balance`, `daily_cap`, `configuration`, `operator`).
+    pub pause_reason: Option<String>,
+    /// The err_code that paused it.
+    pub pause_err_code: Option<String>,
+    /// What to do.
+    pub pause_message: Option<String>,
+    /// Since when.
+    pub paused_at: Option<String>,
+}
+
+async fn merchants_of(
+    state: &AppState,
+    tenant: &TenantConfig,
+) -> Result<Vec<MerchantJson>, ApiError> {
+    let health = state.payouts.health().await;
+    if health.database != "ok" {
+        return Err(ApiError::Unavailable);
+    }
+    Ok(health
+        .merchants
+        .into_iter()
+        .filter(|m| tenant.merchants.contains(&m.name))
+        .map(|m| MerchantJson {
+            paused: m.paused.is_some(),
+            pause_reason: m.paused.as_ref().map(|p| p.reason.clone()),
+            pause_err_code: m.paused.as_ref().and_then(|p| p.err_code.clone()),
+            pause_message: m.paused.as_ref().map(|p| p.message.clone()),
+            paused_at: m.paused.as_ref().map(|p| json::rfc3339(p.paused_at)),
+            name: m.name,
+            mch_id: m.mch_id,
+        })
+        .collect())
+}
+
+/// The tenant's merchants and whether they are paused.
+#[utoipa::path(
+    get, path = "/v1/merchants", tag = "merchants",
+    responses((status = 200, body = [MerchantJson]), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_merchants(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Json<Vec<MerchantJson>>, ApiError> {
+    Ok(Json(merchants_of(&state, &tenant.0).await?))
+}
+
+fn own_merchant(tenant: &TenantConfig, name: &str) -> Result<(), ApiError> {
+    if tenant.merchants.iter().any(|m| m == name) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("merchant"))
+    }
+}
+
+/// Pauses a merchant's payouts.
+#[utoipa::path(
+    post, path = "/v1/merchants/{name}/pause", tag = "merchants",
+    params(("name" = String, Path, description = "The merchant")),
+    responses((status = 200, body = [MerchantJson]), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn pause_merchant(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<MerchantJson>>, ApiError> {
+    own_merchant(&tenant.0, &name)?;
+    state.payouts.pause(&name).await?;
+    tracing::info!(merchant = %name, "paused through the API");
+    Ok(Json(merchants_of(&state, &tenant.0).await?))
+}
+
+/// Resumes a merchant's payouts (after a top-up, or once fixed).
+#[utoipa::path(
+    post, path = "/v1/merchants/{name}/resume", tag = "merchants",
+    params(("name" = String, Path, description = "The merchant")),
+    responses((status = 200, body = [MerchantJson]), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn resume_merchant(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<MerchantJson>>, ApiError> {
+    own_merchant(&tenant.0, &name)?;
+    state.payouts.resume(&name).await?;
+    tracing::info!(merchant = %name, "resumed through the API");
+    Ok(Json(merchants_of(&state, &tenant.0).await?))
+}
+
+/// The service's health: the database and paused merchants.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Database reachable (status ok, or degraded when a merchant is paused)"), (status = 503, description = "Database unavailable"))
+)]
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let health = state.payouts.health().await;
+    let code = if health.status == "unavailable" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(health))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.payouts.metrics_text().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Answers unknown paths in the API's error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}

@@ -1,0 +1,300 @@
+//! `hongbao records list|show`, `hongbao status` and `hongbao merchant`.
+
+use std::path::PathBuf;
+
+use hongbao_core::ledger::ListFilter;
+use hongbao_core::model::Redpack;
+use hongbao_core::payouts::{Selector, StatusError};
+use hongbao_server::json::{record_json, rfc3339, wechat_json};
+
+use super::{Error, setup};
+use crate::Outcome;
+
+/// Read the ledger.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RecordsCommand {
+    /// The newest records.
+    List {
+        /// Only this status (pending, sending, sent, received, refunding, refunded, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this merchant.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only this receiver.
+        #[arg(long)]
+        openid: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// How many to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// JSON, as the API answers.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One record and every call made for it.
+    Show {
+        /// Its id (rp_…) or mch_billno.
+        record: String,
+        /// JSON, as the API answers.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Pause or resume a merchant's payouts.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum MerchantCommand {
+    /// Stop the merchant's payouts; records stay pending.
+    Pause {
+        /// The merchant's name.
+        name: String,
+    },
+    /// Let them go on (after a top-up, or once the configuration is fixed).
+    Resume {
+        /// The merchant's name.
+        name: String,
+    },
+    /// Every merchant and whether it is paused.
+    List,
+}
+
+fn line(r: &Redpack) -> String {
+    format!(
+        "{:<30} {:<9} {:<28} {:<28} {:>9} {:<8} {}",
+        r.id,
+        r.status.as_str(),
+        r.mch_billno,
+        r.re_openid,
+        r.total_amount.to_yuan_string(),
+        r.attempts,
+        r.err_code.as_deref().unwrap_or("")
+    )
+}
+
+async fn find(
+    payouts: &hongbao_core::payouts::Payouts,
+    config: &hongbao_core::config::Config,
+    key: &str,
+) -> Result<Redpack, Error> {
+    let operator = setup::operator(config);
+    let found = if key.starts_with("rp_") {
+        payouts.get(&operator, key).await
+    } else {
+        payouts
+            .ledger()
+            .get_by_billno(&operator.merchants, key)
+            .await
+    }
+    .map_err(|e| Error::Runtime(e.into()))?;
+    found.ok_or_else(|| Error::Usage(format!("no record with id or mch_billno {key:?}")))
+}
+
+pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) -> super::Result {
+    let setup = setup::load(config.as_deref()).await?;
+    let payouts = hongbao_server::services(&setup.config)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let operator = setup::operator(&setup.config);
+    match command {
+        RecordsCommand::List {
+            status,
+            merchant,
+            campaign,
+            openid,
+            limit,
+            offset,
+            json,
+        } => {
+            let filter = ListFilter {
+                merchants: merchant.into_iter().collect(),
+                status: status.as_deref().map(str::parse).transpose().map_err(
+                    |e: hongbao_wxpay::InvalidField| {
+                        Error::Usage(format!("--status: {}", e.message))
+                    },
+                )?,
+                re_openid: openid,
+                campaign_id: campaign,
+                ..ListFilter::default()
+            };
+            let (records, total) = payouts
+                .list(&operator, filter, offset, limit.clamp(1, 1000))
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            if json {
+                let objects: Vec<_> = records.iter().map(|r| record_json(r, None, None)).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"total_count": total, "objects": objects})
+                );
+            } else {
+                println!(
+                    "{:<30} {:<9} {:<28} {:<28} {:>9} {:<8} err_code",
+                    "id", "status", "mch_billno", "re_openid", "yuan", "attempts"
+                );
+                for r in &records {
+                    println!("{}", line(r));
+                }
+                println!("{} of {total}", records.len());
+            }
+            Ok(Outcome::Done)
+        }
+        RecordsCommand::Show { record, json } => {
+            let r = find(&payouts, &setup.config, &record).await?;
+            let attempts = payouts
+                .ledger()
+                .attempts(&r.id)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"record": record_json(&r, None, None), "attempts": attempts})
+                );
+                return Ok(Outcome::Done);
+            }
+            println!("id            {}", r.id);
+            println!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
+            println!("type          {}", r.kind);
+            println!("status        {}", r.status);
+            println!("mch_billno    {}", r.mch_billno);
+            println!("re_openid     {}", r.re_openid);
+            println!(
+                "amount        {} yuan ({} fen), {} share(s)",
+                r.total_amount,
+                r.total_amount.get(),
+                r.total_num
+            );
+            println!(
+                "texts         {} / {} / {} / {}",
+                r.send_name, r.wishing, r.act_name, r.remark
+            );
+            println!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
+            println!(
+                "wechat        {}",
+                r.wechat_status.as_deref().unwrap_or("-")
+            );
+            if let Some(refund) = r.refund_amount {
+                println!("refunded      {refund} yuan");
+            }
+            if let Some(code) = &r.err_code {
+                println!(
+                    "err_code      {code}: {} / {}",
+                    r.message.as_deref().unwrap_or(""),
+                    r.zh_message.as_deref().unwrap_or("")
+                );
+            }
+            println!(
+                "created       {}   updated {}",
+                rfc3339(r.created_at),
+                rfc3339(r.updated_at)
+            );
+            println!("attempts:");
+            for a in attempts {
+                println!(
+                    "  {}  {:<18} {:<28} {:<18} {:>6} ms  {}{}",
+                    rfc3339(a.started_at),
+                    a.api,
+                    a.mch_billno,
+                    a.outcome,
+                    a.latency_ms,
+                    a.err_code.as_deref().unwrap_or(""),
+                    a.detail.map(|d| format!(" {d}")).unwrap_or_default()
+                );
+            }
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+pub(crate) async fn status(
+    config: Option<PathBuf>,
+    billno: Option<String>,
+    id: Option<String>,
+) -> super::Result {
+    let selector = match (id, billno) {
+        (Some(id), _) => Selector::Id(id),
+        (None, Some(b)) => Selector::Billno(b),
+        (None, None) => return Err(Error::Usage("give --billno B or --id ID".into())),
+    };
+    let setup = setup::load(config.as_deref()).await?;
+    let payouts = hongbao_server::services(&setup.config)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let operator = setup::operator(&setup.config);
+    match payouts.wechat_status(&operator, &selector).await {
+        Ok(status) => {
+            let wechat = wechat_json(status.info.as_ref());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "record": record_json(&status.record, None, None),
+                    "wechat": wechat,
+                }))
+                .unwrap_or_default()
+            );
+            Ok(Outcome::Done)
+        }
+        Err(StatusError::NotFound) => Err(Error::Usage("no such record in the ledger".into())),
+        Err(e) => Err(Error::Runtime(e.into())),
+    }
+}
+
+pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) -> super::Result {
+    let setup = setup::load(config.as_deref()).await?;
+    let payouts = hongbao_server::services(&setup.config)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let known = |name: &str| {
+        if setup.config.merchants.contains_key(name) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = setup.config.merchants.keys().map(String::as_str).collect();
+            Err(Error::Usage(format!(
+                "no merchant {name:?}; configured: {}",
+                names.join(", ")
+            )))
+        }
+    };
+    match command {
+        MerchantCommand::Pause { name } => {
+            known(&name)?;
+            payouts
+                .pause(&name)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            println!(
+                "{name} paused: its records stay pending until `hongbao merchant resume {name}`"
+            );
+        }
+        MerchantCommand::Resume { name } => {
+            known(&name)?;
+            let was = payouts
+                .resume(&name)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            println!("{name} {}", if was { "resumed" } else { "was not paused" });
+        }
+        MerchantCommand::List => {
+            for m in payouts.health().await.merchants {
+                match m.paused {
+                    Some(p) => println!(
+                        "{}  mch_id {}  PAUSED since {} ({}): {}",
+                        m.name,
+                        m.mch_id,
+                        rfc3339(p.paused_at),
+                        p.reason,
+                        p.message
+                    ),
+                    None => println!("{}  mch_id {}  active", m.name, m.mch_id),
+                }
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
