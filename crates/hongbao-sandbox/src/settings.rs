@@ -132,6 +132,10 @@ pub struct Rules {
     pub scene_min: Fen,
     /// The highest amount allowed with a `scene_id`.
     pub scene_max: Fen,
+    /// Whether a `NOTENOUGH` refusal leaves a `FAILED` order behind (so
+    /// that the mch_billno is dead after a top-up). WeChat's behaviour here
+    /// is not documented; by default no order is created.
+    pub notenough_fails_order: bool,
 }
 
 impl Default for Rules {
@@ -143,6 +147,7 @@ impl Default for Rules {
             send_amount_limit: Fen::new(100_000_000),
             scene_min: hongbao_wxpay::request::amount::SCENE_MIN,
             scene_max: hongbao_wxpay::request::amount::SCENE_MAX,
+            notenough_fails_order: false,
         }
     }
 }

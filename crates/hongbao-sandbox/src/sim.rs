@@ -229,9 +229,12 @@ pub struct Simulator {
     workwx_secret: ApiKey,
     /// The balance to start from (and to go back to on reset).
     initial_balance: u64,
-    pub(crate) rules: Rules,
-    pub(crate) lifecycle: Lifecycle,
-    pub(crate) faults: Faults,
+    /// WeChat's limits (changeable while running).
+    pub rules: Rules,
+    /// The packets' lifecycle (changeable while running).
+    pub lifecycle: Lifecycle,
+    /// Faults to inject (changeable while running).
+    pub faults: Faults,
     rng: StdRng,
     clock_offset: time::Duration,
     balance: u64,
@@ -872,10 +875,13 @@ impl Simulator {
             );
         }
         if self.balance < amount {
-            return self.failure(
-                p,
-                refuse("NOTENOUGH", "帐号余额不足，请到商户平台充值后再重试"),
-            );
+            let refusal = refuse("NOTENOUGH", "帐号余额不足，请到商户平台充值后再重试");
+            if self.rules.notenough_fails_order {
+                let order = self.new_order(api, p, now, Some(refusal.des.clone()), None);
+                self.record(&Event::Order(Box::new(order.clone())));
+                self.apply_order(order);
+            }
+            return self.failure(p, refusal);
         }
         if !openid.is_empty() {
             let (count, received) = self
