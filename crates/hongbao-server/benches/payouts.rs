@@ -108,7 +108,7 @@ async fn run(n: usize, concurrency: usize) {
         if sent == u64::try_from(total).unwrap() || Instant::now() > deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let done = started.elapsed();
     latencies.sort_unstable();

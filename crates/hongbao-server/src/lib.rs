@@ -270,6 +270,26 @@ mod tests {
         );
     }
 
+    /// The published document (docs/openapi.json) is what the code serves;
+    /// `UPDATE_OPENAPI=1 cargo test -p hongbao-server` rewrites it after a
+    /// deliberate change.
+    #[test]
+    fn the_published_openapi_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let current = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&ApiDoc::openapi()).unwrap()
+        );
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == current,
+            "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p hongbao-server` and review the change"
+        );
+    }
+
     #[test]
     fn the_openapi_document_lists_every_route() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
