@@ -1243,15 +1243,7 @@ impl Simulator {
                     share.opened_at.map(format_beijing_time).unwrap_or_default(),
                 ));
             }
-            let mut envelope = vec![
-                ("return_code", "SUCCESS".to_owned()),
-                ("return_msg", "OK".to_owned()),
-                ("result_code", "SUCCESS".to_owned()),
-                ("err_code", "SUCCESS".to_owned()),
-                ("err_code_des", "OK".to_owned()),
-            ];
-            envelope.extend(fields);
-            return self.finish(api, envelope);
+            return self.envelope_success(api, fields);
         }
         // gethbinfo nests the receivers, which the flat writer cannot: splice them in.
         let Reply::Body(flat) = self.envelope_success(api, fields) else {
