@@ -158,6 +158,40 @@ async fn pem_identity_is_presented_and_a_red_packet_is_sent() {
 }
 
 #[tokio::test]
+async fn a_server_that_demands_a_certificate_accepts_pem_and_pkcs12_identities() {
+    let s = setup();
+    let config = s.server_pki.server_config_with(&s.client_ca, true);
+    let p12 = ClientIdentity::from_pkcs12(&fixture("apiclient_cert.p12"), "1900000109").unwrap();
+    for (seq, identity) in [(30, pem_identity()), (31, p12)] {
+        let expected = identity.certificate_der().to_vec();
+        let server = common::start(Some(config.clone()), wechat_like(Some(expected))).await;
+        let client = client_for(
+            &server,
+            &s.server_pki,
+            Some(identity),
+            Duration::from_secs(5),
+        );
+        assert!(matches!(
+            client.send(&redpack(seq)).await.unwrap(),
+            SendOutcome::Sent(_)
+        ));
+    }
+    // Without one, the handshake is refused: nothing is answered, and the
+    // outcome is never taken for a failure.
+    let server = common::start(Some(config), wechat_like(None)).await;
+    let client = client_for(&server, &s.server_pki, None, Duration::from_secs(5));
+    let outcome = client.send(&redpack(32)).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            SendOutcome::QueryFirst { .. } | SendOutcome::RetrySameBillno(_)
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(server.requests(), 0);
+}
+
+#[tokio::test]
 async fn pkcs1_key_is_accepted() {
     let identity = ClientIdentity::from_pem(
         &fixture("apiclient_cert.pem"),

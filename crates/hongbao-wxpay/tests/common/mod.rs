@@ -241,6 +241,16 @@ impl Pki {
     /// A server configuration for 127.0.0.1 that asks for (but does not
     /// require) a client certificate signed by one of `client_cas`.
     pub fn server_config(&self, client_cas: &[CertificateDer<'static>]) -> Arc<ServerConfig> {
+        self.server_config_with(client_cas, false)
+    }
+
+    /// As [`Pki::server_config`]; with `require`, a handshake without a
+    /// trusted client certificate fails.
+    pub fn server_config_with(
+        &self,
+        client_cas: &[CertificateDer<'static>],
+        require: bool,
+    ) -> Arc<ServerConfig> {
         let (cert_pem, key_pem) = self.leaf(&["127.0.0.1", "localhost"], "test server");
         let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
         let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
@@ -249,11 +259,14 @@ impl Pki {
         for ca in client_cas {
             roots.add(ca.clone()).unwrap();
         }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .unwrap();
+        let builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        let verifier = if require {
+            builder.build()
+        } else {
+            builder.allow_unauthenticated().build()
+        }
+        .unwrap();
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
