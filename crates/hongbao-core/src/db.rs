@@ -88,8 +88,14 @@ impl DbError {
     }
 }
 
-const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "ledger", include_str!("../migrations/0001_ledger.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+    (
+        2,
+        "campaigns",
+        include_str!("../migrations/0002_campaigns.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(

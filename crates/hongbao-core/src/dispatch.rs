@@ -4,6 +4,7 @@
 //! until they are opened or refunded.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -153,6 +154,29 @@ impl Default for DispatchConfig {
     }
 }
 
+/// Counts a claimed record as waiting for its first slot of the pace,
+/// until its first call starts (or it ends without one).
+struct Queued(Option<Arc<AtomicUsize>>);
+
+impl Queued {
+    fn new(counter: &Arc<AtomicUsize>) -> Queued {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Queued(Some(counter.clone()))
+    }
+
+    fn started(&mut self) {
+        if let Some(counter) = self.0.take() {
+            counter.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.started();
+    }
+}
+
 /// An outcome on its way to the ledger.
 struct Recorded {
     claimed: Claimed,
@@ -254,8 +278,14 @@ async fn merchant_loop(
     let in_flight = Arc::new(Semaphore::new(shared.config.max_in_flight));
     let mut work = shared.events.watch_work();
     let lease = lease_ms(&shared.config);
-    // A batch is at most what the pace serves in a quarter of the lease.
-    let pace_batch = merchant.pacer.calls_in(shared.config.lease / 4).max(1);
+    // A batch is at most what the pace serves in two seconds (and well
+    // within the lease): a pause takes hold within seconds, not after a
+    // long queue of claimed records has gone out.
+    let horizon = (shared.config.lease / 4).min(Duration::from_secs(2));
+    let pace_batch = merchant.pacer.calls_in(horizon).max(1);
+    // Claimed records still waiting for their first slot of the pace: no
+    // more than `pace_batch` of them at a time.
+    let queued = Arc::new(AtomicUsize::new(0));
     let mut last_reconcile = Instant::now() - Duration::from_secs(60);
     loop {
         if *shutdown.borrow() {
@@ -274,8 +304,17 @@ async fn merchant_loop(
                     }
                     continue;
                 }
+                let waiting = u32::try_from(queued.load(Ordering::SeqCst)).unwrap_or(u32::MAX);
+                let room = pace_batch.saturating_sub(waiting);
+                if room == 0 {
+                    // The pace is the limit: claim again when it has served some.
+                    let nap = (merchant.pacer.interval() * pace_batch / 2)
+                        .clamp(Duration::from_millis(5), Duration::from_millis(250));
+                    tokio::time::sleep(nap).await;
+                    continue;
+                }
                 let free = u32::try_from(in_flight.available_permits()).unwrap_or(0);
-                let limit = free.min(pace_batch).min(512);
+                let limit = free.min(room).min(512);
                 match shared
                     .ledger
                     .claim(
@@ -297,8 +336,9 @@ async fn merchant_loop(
                                 .expect("semaphore open");
                             let (shared, merchant, recorder) =
                                 (shared.clone(), merchant.clone(), recorder.clone());
+                            let mut waiting = Queued::new(&queued);
                             tokio::spawn(async move {
-                                let recorded = attempt(&shared, &merchant, c).await;
+                                let recorded = attempt(&shared, &merchant, c, &mut waiting).await;
                                 let _ = recorder.send(recorded).await;
                                 drop(permit);
                             });
@@ -376,8 +416,10 @@ async fn call(
     shared: &Shared,
     merchant: &MerchantRuntime,
     prepared: &hongbao_wxpay::Prepared,
+    queued: &mut Queued,
 ) -> (Result<Reply, CallError>, SystemTime, Duration) {
     let waited = merchant.pacer.wait().await;
+    queued.started();
     shared.metrics.limiter_wait(merchant.name(), waited);
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -387,7 +429,12 @@ async fn call(
     (result, started, latency)
 }
 
-async fn attempt(shared: &Shared, merchant: &MerchantRuntime, claimed: Claimed) -> Recorded {
+async fn attempt(
+    shared: &Shared,
+    merchant: &MerchantRuntime,
+    claimed: Claimed,
+    queued: &mut Queued,
+) -> Recorded {
     let age = now_ms() - claimed.created_at_ms;
     let billno = claimed.request.mch_billno().to_owned();
     let mut attempts = Vec::new();
@@ -402,7 +449,7 @@ async fn attempt(shared: &Shared, merchant: &MerchantRuntime, claimed: Claimed) 
             });
         let decision = match query {
             Ok(prepared) => {
-                let (result, started, latency) = call(shared, merchant, &prepared).await;
+                let (result, started, latency) = call(shared, merchant, &prepared, queued).await;
                 let outcome = classify_query(&result);
                 let label = query_label(&outcome);
                 shared.metrics.call(merchant.name(), Api::GetHbInfo, label);
@@ -440,7 +487,7 @@ async fn attempt(shared: &Shared, merchant: &MerchantRuntime, claimed: Claimed) 
             }
         }
     }
-    let (result, started, latency) = call(shared, merchant, &claimed.request).await;
+    let (result, started, latency) = call(shared, merchant, &claimed.request, queued).await;
     let outcome = classify_send(&result);
     let (transition, effect) = decide::after_send(&claimed, &outcome, age);
     let label = send_label(&outcome);
@@ -633,7 +680,7 @@ async fn reconcile_one(
     let Ok(prepared) = merchant.client.prepare(&GetHbInfo { mch_billno }) else {
         return;
     };
-    let (result, started, latency) = call(shared, merchant, &prepared).await;
+    let (result, started, latency) = call(shared, merchant, &prepared, &mut Queued(None)).await;
     let outcome = classify_query(&result);
     let label = query_label(&outcome);
     shared.metrics.call(merchant.name(), Api::GetHbInfo, label);

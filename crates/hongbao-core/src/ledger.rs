@@ -39,6 +39,8 @@ pub struct NewRecord {
     pub idempotency: Option<Idempotency>,
     /// The campaign it belongs to.
     pub campaign_id: Option<String>,
+    /// Its line in the campaign's file.
+    pub campaign_line: Option<i64>,
     /// The prize it pays.
     pub prize_id: Option<String>,
 }
@@ -308,7 +310,9 @@ impl Ledger {
             "UPDATE redpacks SET needs_query = CASE WHEN in_flight = 1 THEN 1 ELSE needs_query END, \
              in_flight = 1, lease_owner = $1, lease_until = {now} + $2 \
              WHERE id IN (SELECT id FROM redpacks WHERE merchant = $3 AND due_at <= {now} \
-               AND (lease_until IS NULL OR lease_until < {now}) {{scope}} ORDER BY due_at LIMIT $4{lock}) \
+               AND (lease_until IS NULL OR lease_until < {now}) {{scope}} \
+               AND (campaign_id IS NULL OR campaign_id NOT IN (SELECT id FROM campaigns WHERE paused = 1)) \
+               ORDER BY due_at LIMIT $4{lock}) \
              RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code"
         );
         Ledger { db, claim_sql }
@@ -325,12 +329,37 @@ impl Ledger {
         &self,
         batch: Vec<NewRecord>,
     ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
+        self.store_with_progress(batch, None).await
+    }
+
+    /// As [`Ledger::store`], and in the same transaction records that
+    /// campaign `progress.0` has `progress.1` rows imported, so that an
+    /// interrupted import goes on exactly where it stopped.
+    pub async fn store_with_progress(
+        &self,
+        batch: Vec<NewRecord>,
+        progress: Option<(String, i64)>,
+    ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
         let db = self.db.clone();
         let batch = std::sync::Arc::new(batch);
         self.db
             .write(move |tx| {
-                let (db, batch) = (db.clone(), batch.clone());
-                Box::pin(async move { store_in(&db, tx, &batch).await })
+                let (db, batch, progress) = (db.clone(), batch.clone(), progress.clone());
+                Box::pin(async move {
+                    let stored = store_in(&db, tx, &batch).await?;
+                    if let Some((campaign, imported)) = progress {
+                        let sql = format!(
+                            "UPDATE campaigns SET imported = $1, updated_at = {} WHERE id = $2",
+                            db.now_sql()
+                        );
+                        sqlx::query(AssertSqlSafe(sql))
+                            .bind(imported)
+                            .bind(campaign)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Ok(stored)
+                })
             })
             .await
     }
@@ -1043,8 +1072,8 @@ async fn insert_new(
     sqlx::query(
         "INSERT INTO redpacks (id, tenant, merchant, mch_id, kind, status, mch_billno, re_openid, total_amount, total_num, \
          send_name, wishing, act_name, remark, scene_id, request, campaign_id, prize_id, idempotency_key, request_hash, \
-         created_at, updated_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $20)",
+         created_at, updated_at, due_at, campaign_line) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $20, $21)",
     )
     .bind(id.clone())
     .bind(record.tenant.clone())
@@ -1066,6 +1095,7 @@ async fn insert_new(
     .bind(record.idempotency.as_ref().map(|x| x.key.clone()))
     .bind(record.idempotency.as_ref().map(|x| x.request_hash.clone()))
     .bind(now)
+    .bind(record.campaign_line)
     .execute(&mut **tx)
     .await?;
     Ok(Ok(Stored::Created(Redpack {

@@ -6,6 +6,7 @@
 //! users (that is `hongbao-server`) nor build WeChat's XML or signatures
 //! itself (that is `hongbao-wxpay`).
 
+pub mod campaign;
 pub mod config;
 pub mod db;
 pub mod decide;

@@ -227,6 +227,7 @@ impl Payouts {
             valid,
             idempotency,
             campaign_id,
+            campaign_line: None,
             prize_id,
         };
         let (tx, rx) = oneshot::channel();

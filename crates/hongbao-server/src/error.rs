@@ -38,10 +38,12 @@ pub enum ApiError {
     InvalidField(InvalidField),
     /// 401 `unauthorized`: no API key, or not a known one.
     Unauthorized,
-    /// 404 `not_found`.
+    /// 404 `not_found`: what was not found, in English and Chinese.
     NotFound(&'static str),
     /// 409 `idempotency_key_reused`.
     IdempotencyConflict,
+    /// 409 `campaign_exists`: the name is taken by another file or options.
+    CampaignExists(String),
     /// 413 `body_too_large`.
     BodyTooLarge(usize),
     /// 502 `wechat_unavailable`: WeChat gave no usable answer.
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            ApiError::CampaignExists(_) => (StatusCode::CONFLICT, "campaign_exists"),
             ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
@@ -82,11 +85,24 @@ impl ApiError {
                 "give a valid API key as `Authorization: Bearer <key>`".into(),
                 "请在 `Authorization: Bearer <key>` 中提供有效的 API 密钥".into(),
             ),
-            ApiError::NotFound(what) => (None, format!("no such {what}"), format!("找不到该{what}")),
+            ApiError::NotFound(what) => {
+                let zh = match what {
+                    "red packet" => "红包",
+                    "merchant" => "商户",
+                    "campaign" => "活动",
+                    _ => "资源",
+                };
+                (None, format!("no such {what}"), format!("找不到该{zh}"))
+            }
             ApiError::IdempotencyConflict => (
                 Some("Idempotency-Key".into()),
                 "this Idempotency-Key was already used with a different request; use a new key for a new payout".into(),
                 "该 Idempotency-Key 已用于不同的请求；新的发放请使用新的 key".into(),
+            ),
+            ApiError::CampaignExists(name) => (
+                Some("name".into()),
+                format!("campaign {name:?} exists with another file or other options; use another name"),
+                format!("活动 {name:?} 已存在（文件或选项不同），请使用其他名称"),
             ),
             ApiError::BodyTooLarge(max) => (
                 None,

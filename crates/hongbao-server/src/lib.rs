@@ -6,6 +6,7 @@
 //! It must never decide how a payment is made (that is `hongbao-core`),
 //! nor print or answer a secret.
 
+pub mod campaigns;
 pub mod error;
 pub mod json;
 pub mod routes;
@@ -45,6 +46,12 @@ pub use routes::AppState;
         routes::list_merchants,
         routes::pause_merchant,
         routes::resume_merchant,
+        campaigns::create_campaign,
+        campaigns::list_campaigns,
+        campaigns::get_campaign,
+        campaigns::campaign_report,
+        campaigns::pause_campaign,
+        campaigns::resume_campaign,
         routes::healthz,
         routes::metrics,
     ),
@@ -57,6 +64,10 @@ pub use routes::AppState;
         json::HbInfoJson,
         json::MiniProgramJson,
         routes::MerchantJson,
+        campaigns::CampaignJson,
+        campaigns::BadRowsJson,
+        campaigns::RowErrorJson,
+        campaigns::DryRunJson,
         error::ErrorBody,
         error::ErrorDetail,
     )),
@@ -64,6 +75,7 @@ pub use routes::AppState;
     tags(
         (name = "redpacks", description = "Red packets: create, list, look up, ask WeChat"),
         (name = "merchants", description = "Merchants and their pauses"),
+        (name = "campaigns", description = "Campaigns: a whole list of payouts, validated whole, paid at the merchant's rate"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -87,6 +99,13 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
+    // Uploads of whole campaigns may be large; every other body is small.
+    let uploads = Router::new()
+        .route(
+            "/v1/campaigns",
+            post(campaigns::create_campaign).get(campaigns::list_campaigns),
+        )
+        .layer(DefaultBodyLimit::max(campaigns::MAX_UPLOAD + 1));
     Router::new()
         .route(
             "/v1/redpacks",
@@ -98,12 +117,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchants", get(routes::list_merchants))
         .route("/v1/merchants/{name}/pause", post(routes::pause_merchant))
         .route("/v1/merchants/{name}/resume", post(routes::resume_merchant))
+        .route("/v1/campaigns/{id}", get(campaigns::get_campaign))
+        .route(
+            "/v1/campaigns/{id}/report.csv",
+            get(campaigns::campaign_report),
+        )
+        .route("/v1/campaigns/{id}/pause", post(campaigns::pause_campaign))
+        .route(
+            "/v1/campaigns/{id}/resume",
+            post(campaigns::resume_campaign),
+        )
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi))
-        .fallback(routes::not_found)
         // A little over the cap, so that the handler answers 413 in our shape.
         .layer(DefaultBodyLimit::max(routes::MAX_BODY + 1))
+        .merge(uploads)
+        .fallback(routes::not_found)
         .with_state(state)
 }
 
@@ -302,6 +332,11 @@ mod tests {
             "/v1/merchants",
             "/v1/merchants/{name}/pause",
             "/v1/merchants/{name}/resume",
+            "/v1/campaigns",
+            "/v1/campaigns/{id}",
+            "/v1/campaigns/{id}/report.csv",
+            "/v1/campaigns/{id}/pause",
+            "/v1/campaigns/{id}/resume",
             "/healthz",
             "/metrics",
         ] {

@@ -42,6 +42,9 @@ enum Command {
     /// Pause or resume a merchant's payouts.
     #[command(subcommand)]
     Merchant(cmd::records::MerchantCommand),
+    /// Pay a whole list from a CSV file, resumably.
+    #[command(subcommand)]
+    Campaign(cmd::campaign::CampaignCommand),
     /// Print the string WeChat signs and its signature (the #1 SIGN_ERROR helper).
     Sign(cmd::sign::Args),
     /// Check each merchant's key, certificate and connection, without moving money.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             cmd::run_async(cmd::records::status(cli.config, billno, id))
         }
         Command::Merchant(command) => cmd::run_async(cmd::records::merchant(cli.config, command)),
+        Command::Campaign(command) => cmd::run_async(cmd::campaign::run(cli.config, command)),
         Command::Sandbox(args) => cmd::run_async(cmd::sandbox::run(*args)),
     };
     match result {

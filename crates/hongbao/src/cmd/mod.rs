@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub(crate) mod campaign;
 pub(crate) mod doctor;
 pub(crate) mod records;
 pub(crate) mod sandbox;

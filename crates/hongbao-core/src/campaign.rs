@@ -1,0 +1,1053 @@
+//! Campaigns: a file of payouts, validated whole before anything is paid,
+//! imported in batches that an interruption cannot tear, and paid as
+//! ordinary ledger records.
+//!
+//! The file is CSV with a header. Its columns: `openid`, then the amount as
+//! `amount` (yuan, a decimal string, at most two decimals) or `total_amount`
+//! (fen), and optionally `wishing`, `act_name`, `remark`, `scene_id`. The
+//! file is read as a stream: memory stays flat whatever its length (but
+//! for the set of openids seen, 37 bytes each, to refuse duplicates).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use hongbao_wxpay::{Fen, InvalidField};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::config::MerchantConfig;
+use crate::db::DbError;
+use crate::ledger::{Ledger, NewRecord, StoreError, Stored, new_id};
+use crate::model::{Kind, Redpack, RedpackInput, Status, ValidRedpack, from_ms};
+
+/// How the rows of a file are read: defaults for what a row leaves out,
+/// and the file-wide rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignOptions {
+    /// The merchant paying.
+    pub merchant: String,
+    /// The amount of rows without an amount column.
+    pub amount: Option<Fen>,
+    /// The sender's name (default: the merchant's).
+    pub send_name: Option<String>,
+    /// The blessing of rows without one.
+    pub wishing: Option<String>,
+    /// The activity's name of rows without one.
+    pub act_name: Option<String>,
+    /// The remark of rows without one.
+    pub remark: Option<String>,
+    /// The scene of rows without one.
+    pub scene_id: Option<String>,
+    /// The most the whole file may pay.
+    pub budget: Option<Fen>,
+    /// Whether an openid may appear more than once.
+    pub allow_repeat: bool,
+}
+
+impl CampaignOptions {
+    /// Whether rows read with `self` and with `other` are the same payouts
+    /// (the budget and the repeat rule only decide whether a file is
+    /// accepted).
+    pub fn same_payouts(&self, other: &CampaignOptions) -> bool {
+        (
+            &self.merchant,
+            self.amount,
+            &self.send_name,
+            &self.wishing,
+            &self.act_name,
+            &self.remark,
+            &self.scene_id,
+        ) == (
+            &other.merchant,
+            other.amount,
+            &other.send_name,
+            &other.wishing,
+            &other.act_name,
+            &other.remark,
+            &other.scene_id,
+        )
+    }
+}
+
+/// A problem with a row (or, at line 1, with the header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// The line in the file (1 is the header).
+    pub line: u64,
+    /// The column at fault, if one is.
+    pub field: Option<String>,
+    /// In English.
+    pub message: String,
+    /// In Chinese.
+    pub zh_message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "line {}: {field} {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+fn row_error(
+    line: u64,
+    field: Option<&str>,
+    message: impl Into<String>,
+    zh: impl Into<String>,
+) -> RowError {
+    RowError {
+        line,
+        field: field.map(str::to_owned),
+        message: message.into(),
+        zh_message: zh.into(),
+    }
+}
+
+/// Updates a SHA-256 with every byte read.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    Yuan,
+    Fen,
+}
+
+#[derive(Debug)]
+struct Columns {
+    openid: usize,
+    amount: Option<(usize, Unit)>,
+    wishing: Option<usize>,
+    act_name: Option<usize>,
+    remark: Option<usize>,
+    scene_id: Option<usize>,
+}
+
+const COLUMNS: [&str; 7] = [
+    "openid",
+    "amount",
+    "total_amount",
+    "wishing",
+    "act_name",
+    "remark",
+    "scene_id",
+];
+
+impl Columns {
+    fn parse(header: &csv::StringRecord, options: &CampaignOptions) -> Result<Columns, RowError> {
+        let names: Vec<String> = header
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let n = if i == 0 {
+                    n.trim_start_matches('\u{feff}')
+                } else {
+                    n
+                };
+                n.trim().to_ascii_lowercase()
+            })
+            .collect();
+        let find = |name: &str| names.iter().position(|n| n == name);
+        if let Some(unknown) = names.iter().find(|n| !COLUMNS.contains(&n.as_str())) {
+            return Err(row_error(
+                1,
+                Some(unknown),
+                format!("is not a column; the columns are {}", COLUMNS.join(", ")),
+                format!("不是有效的列；可用的列为 {}", COLUMNS.join(", ")),
+            ));
+        }
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(row_error(
+                    1,
+                    Some(name),
+                    "appears twice in the header",
+                    "在表头中出现了两次",
+                ));
+            }
+        }
+        let openid = find("openid").ok_or_else(|| {
+            row_error(
+                1,
+                None,
+                "the header needs an openid column (e.g. openid,amount)",
+                "表头需要 openid 列（例如 openid,amount）",
+            )
+        })?;
+        let amount = match (find("amount"), find("total_amount")) {
+            (Some(_), Some(_)) => {
+                return Err(row_error(
+                    1,
+                    None,
+                    "give the amount once: amount (yuan) or total_amount (fen), not both",
+                    "金额列只能有一个：amount（元）或 total_amount（分）",
+                ));
+            }
+            (Some(i), None) => Some((i, Unit::Yuan)),
+            (None, Some(i)) => Some((i, Unit::Fen)),
+            (None, None) if options.amount.is_some() => None,
+            (None, None) => {
+                return Err(row_error(
+                    1,
+                    None,
+                    "the header has no amount (yuan) or total_amount (fen) column, and no default amount was given (--amount)",
+                    "表头没有 amount（元）或 total_amount（分）列，也没有指定默认金额（--amount）",
+                ));
+            }
+        };
+        Ok(Columns {
+            openid,
+            amount,
+            wishing: find("wishing"),
+            act_name: find("act_name"),
+            remark: find("remark"),
+            scene_id: find("scene_id"),
+        })
+    }
+
+    fn amount_name(&self) -> &'static str {
+        match self.amount {
+            Some((_, Unit::Yuan)) => "amount",
+            Some((_, Unit::Fen)) => "total_amount",
+            None => "--amount",
+        }
+    }
+}
+
+/// One row: its position, its line, and the payout or what is wrong with it.
+#[derive(Debug)]
+pub struct Row {
+    /// 1 for the first row after the header.
+    pub index: u64,
+    /// Its line in the file.
+    pub line: u64,
+    /// The payout, or the problem.
+    pub result: Result<ValidRedpack, RowError>,
+}
+
+/// Reads a campaign's file row by row.
+pub struct CampaignReader<R: Read> {
+    csv: csv::Reader<Hashing<R>>,
+    columns: Columns,
+    options: CampaignOptions,
+    merchant: MerchantConfig,
+    record: csv::StringRecord,
+    index: u64,
+}
+
+impl<R: Read> std::fmt::Debug for CampaignReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CampaignReader")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+fn csv_error(e: &csv::Error, line: u64) -> RowError {
+    let line = e.position().map_or(line, |p| p.line());
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => row_error(
+            line,
+            None,
+            "is not UTF-8: save the file as CSV UTF-8",
+            "不是 UTF-8 编码：请将文件另存为 CSV UTF-8 格式",
+        ),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => row_error(
+            line,
+            None,
+            format!("has {len} fields, the header has {expected_len}"),
+            format!("有 {len} 个字段，表头有 {expected_len} 个"),
+        ),
+        _ => row_error(
+            line,
+            None,
+            format!("cannot be read: {e}"),
+            format!("无法读取：{e}"),
+        ),
+    }
+}
+
+impl<R: Read> CampaignReader<R> {
+    /// Reads the header.
+    pub fn new(
+        reader: R,
+        options: &CampaignOptions,
+        merchant: &MerchantConfig,
+    ) -> Result<Self, RowError> {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(Hashing {
+                inner: reader,
+                hasher: Sha256::new(),
+            });
+        let header = csv.headers().map_err(|e| csv_error(&e, 1))?.clone();
+        if header.is_empty() || header.iter().all(|h| h.trim().is_empty()) {
+            return Err(row_error(
+                1,
+                None,
+                "the file is empty: it needs a header such as openid,amount",
+                "文件为空：需要表头，例如 openid,amount",
+            ));
+        }
+        let columns = Columns::parse(&header, options)?;
+        Ok(CampaignReader {
+            csv,
+            columns,
+            options: options.clone(),
+            merchant: merchant.clone(),
+            record: csv::StringRecord::new(),
+            index: 0,
+        })
+    }
+
+    /// The next row, or `None` at the end. A row that cannot be read at all
+    /// comes back as an error for its line.
+    pub fn next_row(&mut self) -> Option<Row> {
+        loop {
+            let line = self.csv.position().line();
+            match self.csv.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    if self.record.iter().all(|f| f.trim().is_empty()) {
+                        continue;
+                    }
+                    self.index += 1;
+                    let line = self.record.position().map_or(line, |p| p.line());
+                    return Some(Row {
+                        index: self.index,
+                        line,
+                        result: self.payout(line),
+                    });
+                }
+                Err(e) => {
+                    self.index += 1;
+                    // A short row is still a row: count it and go on.
+                    return Some(Row {
+                        index: self.index,
+                        line,
+                        result: Err(csv_error(&e, line)),
+                    });
+                }
+            }
+        }
+    }
+
+    fn payout(&self, line: u64) -> Result<ValidRedpack, RowError> {
+        let get = |i: Option<usize>| {
+            i.and_then(|i| self.record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let openid = get(Some(self.columns.openid))
+            .ok_or_else(|| row_error(line, Some("openid"), "is empty", "为空"))?;
+        let amount = match self.columns.amount {
+            Some((i, unit)) => match get(Some(i)) {
+                None => self.options.amount.ok_or_else(|| {
+                    row_error(
+                        line,
+                        Some(self.columns.amount_name()),
+                        "is empty and no default amount was given",
+                        "为空，且没有默认金额",
+                    )
+                })?,
+                Some(text) => match unit {
+                    Unit::Yuan => Fen::parse_yuan(text)
+                        .map_err(|e| row_error(line, Some("amount"), e.message, e.zh_message))?,
+                    Unit::Fen => text.parse::<u64>().map(Fen::new).map_err(|_| {
+                        row_error(
+                            line,
+                            Some("total_amount"),
+                            format!("{text:?} is not a whole number of fen"),
+                            format!("{text:?} 不是以分为单位的整数"),
+                        )
+                    })?,
+                },
+            },
+            None => self.options.amount.expect("checked with the header"),
+        };
+        let text = |i: Option<usize>, default: &Option<String>| {
+            get(i).map(str::to_owned).or_else(|| default.clone())
+        };
+        let input = RedpackInput {
+            kind: Kind::Normal,
+            merchant: Some(self.options.merchant.clone()),
+            re_openid: openid.to_owned(),
+            total_amount: amount.get(),
+            total_num: None,
+            send_name: self.options.send_name.clone(),
+            wishing: text(self.columns.wishing, &self.options.wishing),
+            act_name: text(self.columns.act_name, &self.options.act_name),
+            remark: text(self.columns.remark, &self.options.remark),
+            scene_id: text(self.columns.scene_id, &self.options.scene_id),
+            risk_info: None,
+        };
+        ValidRedpack::validate(&input, &self.merchant).map_err(|e| self.named(line, e))
+    }
+
+    /// Names a rule's field as the file names it.
+    fn named(&self, line: u64, e: InvalidField) -> RowError {
+        let field = match &*e.field {
+            "re_openid" => "openid",
+            "total_amount" => self.columns.amount_name(),
+            "send_name" => "--send-name",
+            other => other,
+        };
+        row_error(line, Some(field), e.message, e.zh_message)
+    }
+
+    /// Reads to the end and returns the file's SHA-256 (hex).
+    pub fn finish(mut self) -> String {
+        while self.next_row().is_some() {}
+        let Hashing {
+            mut inner,
+            mut hasher,
+        } = self.csv.into_inner();
+        // Bytes after the last record (if any) belong to the file too.
+        let mut rest = Vec::new();
+        let _ = inner.read_to_end(&mut rest);
+        hasher.update(&rest);
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// What validating a whole file found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    /// Rows.
+    pub rows: u64,
+    /// Their amount in all.
+    pub total: Fen,
+    /// The file's SHA-256.
+    pub sha256: String,
+    /// How many problems were reported.
+    pub errors: u64,
+}
+
+/// Validates every row of a file (streamed), reporting each problem to
+/// `report` as it is found; the file is usable only if `errors` is 0.
+pub fn validate<R: Read>(
+    reader: R,
+    options: &CampaignOptions,
+    merchant: &MerchantConfig,
+    mut report: impl FnMut(&RowError),
+) -> Result<Checked, RowError> {
+    let mut rows = CampaignReader::new(reader, options, merchant)?;
+    let mut seen: HashMap<[u8; 28], u32> = HashMap::new();
+    let mut total = Fen::ZERO;
+    let (mut count, mut errors) = (0u64, 0u64);
+    let mut over_budget = false;
+    while let Some(row) = rows.next_row() {
+        count += 1;
+        let payout = match row.result {
+            Ok(payout) => payout,
+            Err(e) => {
+                errors += 1;
+                report(&e);
+                continue;
+            }
+        };
+        if !options.allow_repeat {
+            let mut key = [0u8; 28];
+            key.copy_from_slice(payout.re_openid.as_str().as_bytes());
+            let line = u32::try_from(row.line).unwrap_or(u32::MAX);
+            if let Some(first) = seen.insert(key, line) {
+                errors += 1;
+                seen.insert(key, first);
+                report(&row_error(
+                    row.line,
+                    Some("openid"),
+                    format!(
+                        "{} is already on line {first}; use --allow-repeat to pay it twice",
+                        payout.re_openid
+                    ),
+                    format!(
+                        "{} 已在第 {first} 行出现；如需重复发放请使用 --allow-repeat",
+                        payout.re_openid
+                    ),
+                ));
+                continue;
+            }
+        }
+        total = match total.checked_add(payout.total_amount) {
+            Some(t) => t,
+            None => {
+                errors += 1;
+                report(&row_error(
+                    row.line,
+                    None,
+                    "the total is too large",
+                    "总金额过大",
+                ));
+                continue;
+            }
+        };
+        if let Some(budget) = options.budget
+            && total > budget
+            && !over_budget
+        {
+            over_budget = true;
+            errors += 1;
+            report(&row_error(
+                row.line,
+                None,
+                format!(
+                    "the total reaches {total} yuan on this line, over the budget of {budget} yuan (--budget)"
+                ),
+                format!("总金额在此行达到 {total} 元，超过预算 {budget} 元（--budget）"),
+            ));
+        }
+    }
+    let sha256 = rows.finish();
+    Ok(Checked {
+        rows: count,
+        total,
+        sha256,
+        errors,
+    })
+}
+
+/// A campaign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Campaign {
+    /// `cp_` and a ULID.
+    pub id: String,
+    /// The tenant that created it.
+    pub tenant: String,
+    /// Its name, unique per tenant.
+    pub name: String,
+    /// The merchant paying.
+    pub merchant: String,
+    /// The file's SHA-256.
+    pub file_sha256: String,
+    /// How the rows were read.
+    pub options: CampaignOptions,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Their amount.
+    pub total_amount: Fen,
+    /// Rows stored so far.
+    pub imported: u64,
+    /// Whether an operator paused it.
+    pub paused: bool,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
+fn decode(row: &sqlx::any::AnyRow) -> Result<Campaign, DbError> {
+    let options: String = row.try_get("options")?;
+    let options =
+        serde_json::from_str(&options).map_err(|e| DbError::Sqlx(sqlx::Error::Decode(e.into())))?;
+    let unsigned = |col: &str| -> Result<u64, DbError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
+    };
+    Ok(Campaign {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        merchant: row.try_get("merchant")?,
+        file_sha256: row.try_get("file_sha256")?,
+        options,
+        rows: unsigned("rows")?,
+        total_amount: Fen::new(unsigned("total_amount")?),
+        imported: unsigned("imported")?,
+        paused: row.try_get::<i64, _>("paused")? != 0,
+        created_at: from_ms(row.try_get("created_at")?),
+        updated_at: from_ms(row.try_get("updated_at")?),
+    })
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, created_at, updated_at";
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Creates a campaign for a validated file.
+pub async fn create(
+    ledger: &Ledger,
+    tenant: &str,
+    name: &str,
+    options: &CampaignOptions,
+    checked: &Checked,
+) -> Result<Campaign, DbError> {
+    let db = ledger.db().clone();
+    let sql = format!(
+        "INSERT INTO campaigns (id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, {now}, {now})",
+        now = db.now_sql()
+    );
+    let id = new_id("cp");
+    let values = (
+        id.clone(),
+        tenant.to_owned(),
+        name.to_owned(),
+        options.merchant.clone(),
+        checked.sha256.clone(),
+        serde_json::to_string(options).expect("options serialise"),
+        to_i64(checked.rows),
+        to_i64(checked.total.get()),
+    );
+    db.write(|tx| {
+        let (sql, v) = (sql.clone(), values.clone());
+        Box::pin(async move {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(v.0)
+                .bind(v.1)
+                .bind(v.2)
+                .bind(v.3)
+                .bind(v.4)
+                .bind(v.5)
+                .bind(v.6)
+                .bind(v.7)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+    })
+    .await?;
+    get(ledger, &id)
+        .await?
+        .ok_or_else(|| DbError::Sqlx(sqlx::Error::RowNotFound))
+}
+
+/// A campaign by id.
+pub async fn get(ledger: &Ledger, id: &str) -> Result<Option<Campaign>, DbError> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(ledger.db().pool())
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// A campaign by tenant and name.
+pub async fn find(ledger: &Ledger, tenant: &str, name: &str) -> Result<Option<Campaign>, DbError> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE tenant = $1 AND name = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(ledger.db().pool())
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// The campaigns of these merchants, newest first.
+pub async fn list(
+    ledger: &Ledger,
+    merchants: &[String],
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<Campaign>, DbError> {
+    if merchants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=merchants.len()).map(|i| format!("${i}")).collect();
+    let n = merchants.len();
+    let sql = format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE merchant IN ({}) ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+        placeholders.join(", "),
+        n + 1,
+        n + 2
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for m in merchants {
+        query = query.bind(m.clone());
+    }
+    let rows = query
+        .bind(to_i64(limit))
+        .bind(to_i64(offset))
+        .fetch_all(ledger.db().pool())
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+/// Pauses or resumes a campaign (its records are not claimed while paused).
+pub async fn set_paused(ledger: &Ledger, id: &str, paused: bool) -> Result<(), DbError> {
+    let db = ledger.db().clone();
+    let sql = format!(
+        "UPDATE campaigns SET paused = $1, updated_at = {} WHERE id = $2",
+        db.now_sql()
+    );
+    let id = id.to_owned();
+    db.write(|tx| {
+        let (sql, id) = (sql.clone(), id.clone());
+        Box::pin(async move {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(i64::from(paused))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file no longer passes, or is not the one validated.
+    #[error("the file changed since it was validated ({0}); run the command again")]
+    Changed(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A batch could not be stored.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Rows per import transaction.
+pub const IMPORT_BATCH: usize = 1_000;
+
+/// Stores the rows of `campaign` not stored yet, from its (validated)
+/// file, `IMPORT_BATCH` rows per transaction; `progress` hears the count of
+/// rows stored after each batch.
+pub async fn import<R: Read>(
+    ledger: &Ledger,
+    campaign: &Campaign,
+    reader: R,
+    merchant: &MerchantConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<(), ImportError> {
+    let mut rows = CampaignReader::new(reader, &campaign.options, merchant)
+        .map_err(|e| ImportError::Changed(e.to_string()))?;
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    let mut last = 0u64;
+    let flush = |batch: Vec<NewRecord>, upto: u64| async move {
+        let results = ledger
+            .store_with_progress(batch, Some((campaign.id.clone(), to_i64(upto))))
+            .await?;
+        for result in results {
+            match result {
+                Ok(Stored::Created(_)) => {}
+                Ok(Stored::Replayed(_)) => {
+                    return Err(ImportError::Store("a row was stored twice".into()));
+                }
+                Err(StoreError::Unavailable(e) | StoreError::Failed(e)) => {
+                    return Err(ImportError::Store(e));
+                }
+                Err(StoreError::IdempotencyConflict) => {
+                    return Err(ImportError::Store("idempotency conflict".into()));
+                }
+            }
+        }
+        Ok::<(), ImportError>(())
+    };
+    while let Some(row) = rows.next_row() {
+        last = row.index;
+        if row.index <= campaign.imported {
+            continue;
+        }
+        let valid = row
+            .result
+            .map_err(|e| ImportError::Changed(e.to_string()))?;
+        batch.push(NewRecord {
+            tenant: campaign.tenant.clone(),
+            mch_id: merchant.mch_id.clone(),
+            valid,
+            idempotency: None,
+            campaign_id: Some(campaign.id.clone()),
+            campaign_line: Some(to_i64(row.line)),
+            prize_id: None,
+        });
+        if batch.len() == IMPORT_BATCH {
+            flush(
+                std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH)),
+                row.index,
+            )
+            .await?;
+            progress(row.index);
+        }
+    }
+    if !batch.is_empty() {
+        flush(batch, last).await?;
+        progress(last);
+    }
+    let sha256 = rows.finish();
+    if sha256 != campaign.file_sha256 {
+        return Err(ImportError::Changed("its SHA-256 differs".into()));
+    }
+    Ok(())
+}
+
+/// Counts and sums of a campaign's records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// By status: how many, and their amount in fen.
+    pub by_status: BTreeMap<String, (u64, u64)>,
+    /// Failed records by err_code.
+    pub by_err_code: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    fn sum(&self, statuses: &[Status]) -> (u64, Fen) {
+        statuses.iter().fold((0, Fen::ZERO), |(n, amount), s| {
+            let (c, a) = self.by_status.get(s.as_str()).copied().unwrap_or((0, 0));
+            (n + c, amount.checked_add(Fen::new(a)).unwrap_or(amount))
+        })
+    }
+
+    /// Paid: sent, received, refunding or refunded.
+    pub fn paid(&self) -> (u64, Fen) {
+        self.sum(&[
+            Status::Sent,
+            Status::Received,
+            Status::Refunding,
+            Status::Refunded,
+        ])
+    }
+
+    /// Failed for good.
+    pub fn failed(&self) -> (u64, Fen) {
+        self.sum(&[Status::Failed])
+    }
+
+    /// Still to pay: pending or sending.
+    pub fn open(&self) -> (u64, Fen) {
+        self.sum(&[Status::Pending, Status::Sending])
+    }
+}
+
+/// The campaign's totals now.
+pub async fn totals(ledger: &Ledger, id: &str) -> Result<Totals, DbError> {
+    let rows = sqlx::query(
+        "SELECT status, err_code, COUNT(*) AS n, SUM(total_amount) AS amount FROM redpacks WHERE campaign_id = $1 GROUP BY status, err_code",
+    )
+    .bind(id)
+    .fetch_all(ledger.db().pool())
+    .await?;
+    let mut totals = Totals::default();
+    for row in rows {
+        let status: String = row.try_get("status")?;
+        let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+        let amount =
+            u64::try_from(row.try_get::<Option<i64>, _>("amount")?.unwrap_or(0)).unwrap_or(0);
+        let entry = totals.by_status.entry(status.clone()).or_default();
+        entry.0 += n;
+        entry.1 += amount;
+        if status == "failed"
+            && let Some(code) = row.try_get::<Option<String>, _>("err_code")?
+        {
+            *totals.by_err_code.entry(code).or_default() += n;
+        }
+    }
+    Ok(totals)
+}
+
+/// A campaign's records in file order, after line `after`, at most `limit`.
+pub async fn records(
+    ledger: &Ledger,
+    id: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<(i64, Redpack)>, DbError> {
+    let rows = sqlx::query("SELECT id, campaign_line FROM redpacks WHERE campaign_id = $1 AND campaign_line > $2 ORDER BY campaign_line LIMIT $3")
+        .bind(id)
+        .bind(after)
+        .bind(to_i64(limit))
+        .fetch_all(ledger.db().pool())
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let record_id: String = row.try_get("id")?;
+        if let Some(record) = ledger.get(&record_id).await? {
+            out.push((row.try_get("campaign_line")?, record));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CertificateSource, TextDefaults};
+    use hongbao_wxpay::{ApiKey, AppId, MchId};
+
+    fn merchant() -> MerchantConfig {
+        MerchantConfig {
+            name: "main".into(),
+            mch_id: MchId::parse("1900000109").unwrap(),
+            appid: AppId::parse("wx8888888888888888").unwrap(),
+            api_key: ApiKey::parse("192006250b4c09247ec02edce69f6a2d").unwrap(),
+            certificate: CertificateSource::Pem {
+                cert: "c".into(),
+                key: "k".into(),
+            },
+            api_base: "https://api.mch.weixin.qq.com".into(),
+            root_ca: None,
+            rate_per_minute: 1800,
+            timeout_seconds: 15,
+            defaults: TextDefaults {
+                send_name: Some("天虹百货".into()),
+                client_ip: None,
+                wishing: Some("恭喜发财".into()),
+                act_name: Some("新年红包".into()),
+                remark: Some("新年红包".into()),
+            },
+            service_provider: None,
+            app_secret: None,
+            oa_base: "https://api.weixin.qq.com".into(),
+            miniprogram_appid: None,
+        }
+    }
+
+    fn options() -> CampaignOptions {
+        CampaignOptions {
+            merchant: "main".into(),
+            ..CampaignOptions::default()
+        }
+    }
+
+    fn check(text: &str, options: &CampaignOptions) -> (Result<Checked, RowError>, Vec<RowError>) {
+        let mut errors = Vec::new();
+        let result = validate(text.as_bytes(), options, &merchant(), |e| {
+            errors.push(e.clone())
+        });
+        (result, errors)
+    }
+
+    const A: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
+    const B: &str = "oxTWIuGaIt6gTKsQRLau2M0yL16E";
+
+    #[test]
+    fn a_good_file_in_yuan_or_fen_is_totalled() {
+        let (checked, errors) = check(&format!("openid,amount\n{A},1.88\n{B},2\n"), &options());
+        let checked = checked.unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((checked.rows, checked.total), (2, Fen::new(388)));
+        assert_eq!(checked.sha256.len(), 64);
+        let (fen, _) = check(
+            &format!("\u{feff}openid,total_amount,wishing\n{A},188,新年快乐\n"),
+            &options(),
+        );
+        assert_eq!(fen.unwrap().total, Fen::new(188));
+        let with_default = CampaignOptions {
+            amount: Some(Fen::new(100)),
+            ..options()
+        };
+        let (only_openids, errors) = check(&format!("openid\n{A}\n{B}\n"), &with_default);
+        assert!(errors.is_empty());
+        assert_eq!(only_openids.unwrap().total, Fen::new(200));
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line() {
+        let text = format!(
+            "openid,amount,wishing,scene_id\n\
+             {A},1.88,,\n\
+             short,1.00,,\n\
+             {B},1.888,,\n\
+             oAAAAAAAAAAAAAAAAAAAAAAAAAAA,0.50,,\n\
+             oBBBBBBBBBBBBBBBBBBBBBBBBBBB,1.00,{},\n\
+             {A},1.00,,\n\
+             oCCCCCCCCCCCCCCCCCCCCCCCCCCC,1.00\n\
+             oDDDDDDDDDDDDDDDDDDDDDDDDDDD,300.00,,PRODUCT_9\n\
+             ,1.00,,\n",
+            "福".repeat(43)
+        );
+        let (checked, errors) = check(&text, &options());
+        let got: Vec<(u64, Option<&str>)> = errors
+            .iter()
+            .map(|e| (e.line, e.field.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, Some("openid")),
+                (4, Some("amount")),
+                (5, Some("amount")),
+                (6, Some("wishing")),
+                (7, Some("openid")),
+                (8, None),
+                (9, Some("scene_id")),
+                (10, Some("openid")),
+            ],
+            "{errors:#?}"
+        );
+        assert!(
+            errors[4].message.contains("already on line 2"),
+            "{}",
+            errors[4].message
+        );
+        assert_eq!(errors[5].message, "has 2 fields, the header has 4");
+        assert_eq!(checked.unwrap().errors, 8);
+        let repeat = CampaignOptions {
+            allow_repeat: true,
+            ..options()
+        };
+        let (_, errors) = check(&format!("openid,amount\n{A},1.00\n{A},1.00\n"), &repeat);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn the_budget_is_reported_once_where_it_is_crossed() {
+        let budget = CampaignOptions {
+            budget: Some(Fen::new(300)),
+            ..options()
+        };
+        let (checked, errors) = check(
+            &format!("openid,amount\n{A},2.00\n{B},2.00\noEEEEEEEEEEEEEEEEEEEEEEEEEEE,2.00\n"),
+            &budget,
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 3);
+        assert!(
+            errors[0].message.contains("budget"),
+            "{}",
+            errors[0].message
+        );
+        assert_eq!(checked.unwrap().total, Fen::new(600));
+    }
+
+    #[test]
+    fn header_problems_are_line_one() {
+        for (text, needle) in [
+            ("openid,amount,colour\n", "colour"),
+            ("name,amount\n", "openid"),
+            ("openid,amount,total_amount\n", "not both"),
+            ("openid\n", "--amount"),
+            ("openid,amount,amount\n", "twice"),
+            ("", "empty"),
+        ] {
+            let (result, _) = check(text, &options());
+            let e = result.unwrap_err();
+            assert_eq!(e.line, 1, "{text:?}");
+            assert!(e.to_string().contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_is_named() {
+        let mut bytes = format!("openid,amount\n{A},1.00\n").into_bytes();
+        bytes.extend_from_slice(b"o\xff\xfe,1.00\n");
+        let mut errors = Vec::new();
+        let checked = validate(bytes.as_slice(), &options(), &merchant(), |e| {
+            errors.push(e.clone())
+        })
+        .unwrap();
+        assert_eq!(checked.errors, 1);
+        assert_eq!(errors[0].line, 3);
+        assert!(errors[0].message.contains("UTF-8"));
+    }
+}

@@ -1,0 +1,604 @@
+//! The campaign routes: a list of payouts uploaded as CSV (or JSON rows),
+//! validated whole with the command line's rules, stored, and paid by the
+//! service's dispatcher.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hongbao_core::campaign::{self, Campaign, CampaignOptions, Checked, RowError, Totals};
+use hongbao_wxpay::{Fen, InvalidField};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::json::rfc3339;
+use crate::routes::{AppState, Tenant};
+
+/// The largest upload: about 600,000 rows.
+pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
+
+/// How many bad rows an answer lists (all are counted).
+const ROWS_SHOWN: usize = 1_000;
+
+/// A campaign as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignJson {
+    /// `cp_` and a ULID.
+    pub id: String,
+    /// Its name, unique per API key's tenant.
+    pub name: String,
+    /// The merchant paying.
+    pub merchant: String,
+    /// `importing`, `running`, `paused` or `done`.
+    pub status: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Their amount in fen.
+    pub total_amount: u64,
+    /// Rows stored so far.
+    pub imported: u64,
+    /// The file's SHA-256.
+    pub file_sha256: String,
+    /// Paused by an operator.
+    pub paused: bool,
+    /// Why the merchant is paused, if it is (e.g. its balance is too low).
+    pub merchant_paused: Option<String>,
+    /// Records by status.
+    pub counts: BTreeMap<String, u64>,
+    /// Fen by status.
+    pub amounts: BTreeMap<String, u64>,
+    /// Paid rows (sent, received, refunding, refunded).
+    pub paid_count: u64,
+    /// Their fen.
+    pub paid_amount: u64,
+    /// Failed rows.
+    pub failed_count: u64,
+    /// Their fen.
+    pub failed_amount: u64,
+    /// Rows still to pay.
+    pub open_count: u64,
+    /// Their fen: the balance the campaign still needs.
+    pub open_amount: u64,
+    /// Failed rows by err_code.
+    pub err_codes: BTreeMap<String, u64>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+fn campaign_json(c: &Campaign, totals: &Totals, merchant_paused: Option<String>) -> CampaignJson {
+    let (paid_count, paid_amount) = totals.paid();
+    let (failed_count, failed_amount) = totals.failed();
+    let (open_count, open_amount) = totals.open();
+    let status = if c.imported < c.rows {
+        "importing"
+    } else if open_count == 0 {
+        "done"
+    } else if c.paused || merchant_paused.is_some() {
+        "paused"
+    } else {
+        "running"
+    };
+    CampaignJson {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        merchant: c.merchant.clone(),
+        status: status.into(),
+        rows: c.rows,
+        total_amount: c.total_amount.get(),
+        imported: c.imported,
+        file_sha256: c.file_sha256.clone(),
+        paused: c.paused,
+        merchant_paused,
+        counts: totals
+            .by_status
+            .iter()
+            .map(|(k, (n, _))| (k.clone(), *n))
+            .collect(),
+        amounts: totals
+            .by_status
+            .iter()
+            .map(|(k, (_, a))| (k.clone(), *a))
+            .collect(),
+        paid_count,
+        paid_amount: paid_amount.get(),
+        failed_count,
+        failed_amount: failed_amount.get(),
+        open_count,
+        open_amount: open_amount.get(),
+        err_codes: totals.by_err_code.clone(),
+        created_at: rfc3339(c.created_at),
+        updated_at: rfc3339(c.updated_at),
+    }
+}
+
+async fn view(state: &AppState, c: &Campaign) -> Result<CampaignJson, ApiError> {
+    let totals = campaign::totals(state.payouts.ledger(), &c.id).await?;
+    let pause = state
+        .payouts
+        .ledger()
+        .pauses()
+        .await?
+        .into_iter()
+        .find(|p| p.merchant == c.merchant)
+        .map(|p| p.message);
+    Ok(campaign_json(c, &totals, pause))
+}
+
+/// Options of an upload, in the query (CSV) or the body (JSON).
+#[derive(Debug, Default, Deserialize)]
+pub struct UploadQuery {
+    name: Option<String>,
+    merchant: Option<String>,
+    amount: Option<String>,
+    send_name: Option<String>,
+    wishing: Option<String>,
+    act_name: Option<String>,
+    remark: Option<String>,
+    scene_id: Option<String>,
+    budget: Option<String>,
+    allow_repeat: Option<bool>,
+    dry_run: Option<bool>,
+}
+
+/// The result of a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunJson {
+    /// Rows.
+    pub rows: u64,
+    /// Their amount in fen.
+    pub total_amount: u64,
+    /// The file's SHA-256.
+    pub file_sha256: String,
+}
+
+/// The answer to a file with bad rows: the error, and the rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BadRowsJson {
+    /// `invalid_rows`.
+    pub error: crate::error::ErrorDetail,
+    /// The bad rows (at most 1,000 listed).
+    pub rows: Vec<RowErrorJson>,
+    /// How many rows are bad in all.
+    pub bad_rows: u64,
+}
+
+/// One bad row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowErrorJson {
+    /// The CSV line (1 is the header); for JSON rows, the row's position plus one.
+    pub line: u64,
+    /// The column at fault.
+    pub field: Option<String>,
+    /// In English.
+    pub message: String,
+    /// In Chinese.
+    pub zh_message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>, zh: impl Into<String>) -> ApiError {
+    ApiError::BadField(InvalidField::new(field, message, zh))
+}
+
+fn yuan(field: &'static str, text: Option<&str>) -> Result<Option<Fen>, ApiError> {
+    text.filter(|t| !t.is_empty())
+        .map(|t| Fen::parse_yuan(t).map_err(|e| ApiError::InvalidField(e.for_field(field))))
+        .transpose()
+}
+
+/// A JSON upload turned into the CSV the validator reads, and its options.
+fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
+    let Value::Object(object) = value else {
+        return Err(ApiError::InvalidJson(
+            "expected an object with name and rows".into(),
+        ));
+    };
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let flag = |key: &str| object.get(key).and_then(Value::as_bool);
+    let query = UploadQuery {
+        name: text("name"),
+        merchant: text("merchant"),
+        amount: text("amount"),
+        send_name: text("send_name"),
+        wishing: text("wishing"),
+        act_name: text("act_name"),
+        remark: text("remark"),
+        scene_id: text("scene_id"),
+        budget: text("budget"),
+        allow_repeat: flag("allow_repeat"),
+        dry_run: flag("dry_run"),
+    };
+    let Some(Value::Array(rows)) = object.get("rows") else {
+        return Err(bad(
+            "rows",
+            "is required: an array of {openid, amount or total_amount, ...}",
+            "必填：行数组",
+        ));
+    };
+    const COLUMNS: [&str; 7] = [
+        "openid",
+        "amount",
+        "total_amount",
+        "wishing",
+        "act_name",
+        "remark",
+        "scene_id",
+    ];
+    let mut used = [false; 7];
+    for row in rows {
+        let Value::Object(row) = row else {
+            return Err(bad(
+                "rows",
+                "each row must be an object",
+                "每一行都必须是对象",
+            ));
+        };
+        for key in row.keys() {
+            match COLUMNS.iter().position(|c| c == key) {
+                Some(i) => used[i] = true,
+                None => {
+                    return Err(bad(
+                        "rows",
+                        format!(
+                            "{key:?} is not a field of a row; use {}",
+                            COLUMNS.join(", ")
+                        ),
+                        format!("{key:?} 不是行的字段"),
+                    ));
+                }
+            }
+        }
+        if let Some(Value::Number(n)) = row.get("amount") {
+            return Err(bad(
+                "rows",
+                format!(
+                    "amount {n} must be a string in yuan such as \"1.88\" (never a JSON number), or give total_amount in fen"
+                ),
+                "amount 必须是以元为单位的字符串（例如 \"1.88\"），或使用以分为单位的 total_amount",
+            ));
+        }
+    }
+    let columns: Vec<&str> = COLUMNS
+        .iter()
+        .zip(used)
+        .filter(|(_, u)| *u)
+        .map(|(c, _)| *c)
+        .collect();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ApiError::Internal(e.to_string());
+    writer.write_record(&columns).map_err(fail)?;
+    for row in rows {
+        let record: Vec<String> = columns
+            .iter()
+            .map(|c| match row.get(*c) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            })
+            .collect();
+        writer.write_record(&record).map_err(fail)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        query,
+        String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+/// Uploads a campaign: validated whole (nothing is stored if a row is
+/// bad), stored, then paid by the service at the merchant's rate.
+#[utoipa::path(
+    post, path = "/v1/campaigns", tag = "campaigns",
+    params(
+        ("name" = Option<String>, Query, description = "The campaign's name (CSV uploads; in the body for JSON)"),
+        ("merchant" = Option<String>, Query, description = "The merchant"),
+        ("amount" = Option<String>, Query, description = "Yuan, for rows without an amount"),
+        ("budget" = Option<String>, Query, description = "The most the file may pay, in yuan"),
+        ("allow_repeat" = Option<bool>, Query, description = "Allow an openid on several rows"),
+        ("dry_run" = Option<bool>, Query, description = "Validate only"),
+    ),
+    request_body(content = String, description = "text/csv with a header (openid,amount or openid,total_amount; optional wishing, act_name, remark, scene_id), or application/json {name, merchant, amount, ..., rows: [...]}", content_type = "text/csv"),
+    responses(
+        (status = 201, description = "Stored; it is being paid", body = CampaignJson),
+        (status = 200, description = "The same name and file as before: the existing campaign (or a dry run's totals)", body = CampaignJson),
+        (status = 409, description = "The name is taken by another file", body = ErrorBody),
+        (status = 422, description = "Bad rows: nothing stored", body = BadRowsJson),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_campaign(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_UPLOAD),
+        _ => ApiError::InvalidJson(e.body_text()),
+    })?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let (query, csv_text) = if is_json {
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        json_upload(&value)?
+    } else {
+        let text = String::from_utf8(body.to_vec()).map_err(|_| {
+            bad(
+                "body",
+                "is not UTF-8: save the file as CSV UTF-8",
+                "不是 UTF-8 编码：请另存为 CSV UTF-8",
+            )
+        })?;
+        (query, text)
+    };
+    let name = query
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| bad("name", "is required: the campaign's name", "必填：活动名称"))?;
+    if name.len() > 128 {
+        return Err(bad("name", "is longer than 128 bytes", "超过 128 字节"));
+    }
+    let merchant = state
+        .payouts
+        .resolve_merchant(&tenant.0, query.merchant.as_deref())
+        .map_err(ApiError::InvalidField)?;
+    let options = CampaignOptions {
+        merchant: merchant.name().to_owned(),
+        amount: yuan("amount", query.amount.as_deref())?,
+        send_name: query.send_name.clone(),
+        wishing: query.wishing.clone(),
+        act_name: query.act_name.clone(),
+        remark: query.remark.clone(),
+        scene_id: query.scene_id.clone(),
+        budget: yuan("budget", query.budget.as_deref())?,
+        allow_repeat: query.allow_repeat.unwrap_or(false),
+    };
+    let mut bad_rows: Vec<RowError> = Vec::new();
+    let checked: Checked =
+        campaign::validate(csv_text.as_bytes(), &options, &merchant.config, |e| {
+            if bad_rows.len() < ROWS_SHOWN {
+                bad_rows.push(e.clone());
+            }
+        })
+        .map_err(|e| {
+            ApiError::BadField(InvalidField::new("header", e.to_string(), e.zh_message))
+        })?;
+    if checked.errors > 0 {
+        let answer = BadRowsJson {
+            error: crate::error::ErrorDetail {
+                code: "invalid_rows",
+                message: format!(
+                    "{} bad row(s) of {}: nothing was stored",
+                    checked.errors, checked.rows
+                ),
+                zh_message: format!(
+                    "{} 行有误（共 {} 行）：未保存任何数据",
+                    checked.errors, checked.rows
+                ),
+                field: Some("rows".into()),
+            },
+            rows: bad_rows
+                .into_iter()
+                .map(|e| RowErrorJson {
+                    line: e.line,
+                    field: e.field,
+                    message: e.message,
+                    zh_message: e.zh_message,
+                })
+                .collect(),
+            bad_rows: checked.errors,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(answer)).into_response());
+    }
+    if query.dry_run.unwrap_or(false) {
+        let answer = DryRunJson {
+            rows: checked.rows,
+            total_amount: checked.total.get(),
+            file_sha256: checked.sha256,
+        };
+        return Ok((StatusCode::OK, Json(answer)).into_response());
+    }
+    if checked.rows == 0 {
+        return Err(bad("rows", "the file has no rows", "文件没有数据行"));
+    }
+    let ledger = state.payouts.ledger();
+    let (found, status) = match campaign::find(ledger, &tenant.0.name, &name).await? {
+        Some(existing)
+            if existing.file_sha256 != checked.sha256
+                || !existing.options.same_payouts(&options) =>
+        {
+            return Err(ApiError::CampaignExists(name));
+        }
+        Some(existing) => (existing, StatusCode::OK),
+        None => match campaign::create(ledger, &tenant.0.name, &name, &options, &checked).await {
+            Ok(created) => (created, StatusCode::CREATED),
+            // Two uploads of the same name at once: the other one won.
+            Err(e) if e.is_unique_violation() => {
+                match campaign::find(ledger, &tenant.0.name, &name).await? {
+                    Some(existing) if existing.file_sha256 == checked.sha256 => {
+                        (existing, StatusCode::OK)
+                    }
+                    _ => return Err(ApiError::CampaignExists(name)),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if found.imported < found.rows {
+        campaign::import(
+            ledger,
+            &found,
+            csv_text.as_bytes(),
+            &merchant.config,
+            |_| {},
+        )
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        state.payouts.events().new_work();
+    }
+    let current = campaign::get(ledger, &found.id)
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
+    Ok((
+        status,
+        [(header::LOCATION, format!("/v1/campaigns/{}", current.id))],
+        Json(view(&state, &current).await?),
+    )
+        .into_response())
+}
+
+async fn own(state: &AppState, tenant: &Tenant, id: &str) -> Result<Campaign, ApiError> {
+    campaign::get(state.payouts.ledger(), id)
+        .await?
+        .filter(|c| tenant.0.merchants.contains(&c.merchant))
+        .ok_or(ApiError::NotFound("campaign"))
+}
+
+/// The tenant's campaigns, newest first.
+#[utoipa::path(
+    get, path = "/v1/campaigns", tag = "campaigns",
+    responses((status = 200, body = [CampaignJson]), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_campaigns(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Json<Vec<CampaignJson>>, ApiError> {
+    let campaigns = campaign::list(state.payouts.ledger(), &tenant.0.merchants, 0, 1_000).await?;
+    let mut out = Vec::with_capacity(campaigns.len());
+    for c in &campaigns {
+        out.push(view(&state, c).await?);
+    }
+    Ok(Json(out))
+}
+
+/// A campaign: counts and sums by status.
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, body = CampaignJson), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_campaign(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignJson>, ApiError> {
+    let c = own(&state, &tenant, &id).await?;
+    Ok(Json(view(&state, &c).await?))
+}
+
+/// One line per row: line, openid, amount, mch_billno, status, err_code, message, send_listid, times.
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}/report.csv", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, description = "text/csv", content_type = "text/csv"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn campaign_report(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = own(&state, &tenant, &id).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ApiError::Internal(e.to_string());
+    writer
+        .write_record([
+            "line",
+            "openid",
+            "amount",
+            "mch_billno",
+            "status",
+            "err_code",
+            "message",
+            "send_listid",
+            "created_at",
+            "updated_at",
+        ])
+        .map_err(fail)?;
+    let mut after = 0i64;
+    loop {
+        let page = campaign::records(state.payouts.ledger(), &c.id, after, 5_000).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (line, r) in &page {
+            writer
+                .write_record([
+                    line.to_string(),
+                    r.re_openid.clone(),
+                    r.total_amount.to_yuan_string(),
+                    r.mch_billno.clone(),
+                    r.status.as_str().to_owned(),
+                    r.err_code.clone().unwrap_or_default(),
+                    r.message.clone().unwrap_or_default(),
+                    r.send_listid.clone().unwrap_or_default(),
+                    rfc3339(r.created_at),
+                    rfc3339(r.updated_at),
+                ])
+                .map_err(fail)?;
+        }
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let disposition = format!("attachment; filename=\"{}.csv\"", c.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Pauses a campaign: its pending rows wait.
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/pause", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, body = CampaignJson), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn pause_campaign(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignJson>, ApiError> {
+    let c = own(&state, &tenant, &id).await?;
+    campaign::set_paused(state.payouts.ledger(), &c.id, true).await?;
+    let c = own(&state, &tenant, &id).await?;
+    Ok(Json(view(&state, &c).await?))
+}
+
+/// Resumes a campaign, and its merchant if it was paused (e.g. after a top-up).
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/resume", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, body = CampaignJson), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn resume_campaign(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignJson>, ApiError> {
+    let c = own(&state, &tenant, &id).await?;
+    campaign::set_paused(state.payouts.ledger(), &c.id, false).await?;
+    state.payouts.resume(&c.merchant).await?;
+    let c = own(&state, &tenant, &id).await?;
+    Ok(Json(view(&state, &c).await?))
+}

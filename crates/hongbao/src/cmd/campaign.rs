@@ -1,0 +1,522 @@
+//! `hongbao campaign run|resume|status|report`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hongbao_core::campaign::{self, Campaign, CampaignOptions, Totals};
+use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
+use hongbao_core::ledger::Scope;
+use hongbao_core::payouts::Payouts;
+use hongbao_wxpay::Fen;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::watch;
+
+use super::{Error, setup};
+use crate::Outcome;
+
+/// Pay a whole list.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CampaignCommand {
+    /// Validate the whole file, store its rows, and pay them at the
+    /// merchant's rate. Run it again after any interruption: it goes on
+    /// where it stopped and pays nobody twice.
+    Run(Box<RunArgs>),
+    /// Go on with a paused or interrupted campaign (e.g. after a top-up).
+    Resume {
+        /// The campaign's name.
+        name: String,
+    },
+    /// Counts and sums by status and err_code.
+    Status {
+        /// The campaign's name.
+        name: String,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One line per row: openid, amount, mch_billno, status, err_code, message, send_listid, times.
+    Report {
+        /// The campaign's name.
+        name: String,
+        /// Where to write the CSV.
+        #[arg(long, value_name = "FILE.csv")]
+        out: PathBuf,
+    },
+}
+
+/// `campaign run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The CSV: a header `openid,amount` (yuan) or `openid,total_amount` (fen), optional columns wishing, act_name, remark, scene_id.
+    file: PathBuf,
+    /// The campaign's name: the same name resumes; another file under it is refused.
+    #[arg(long)]
+    name: String,
+    /// The merchant (required when several are configured).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// The amount in yuan of rows without one.
+    #[arg(long, value_name = "YUAN")]
+    amount: Option<String>,
+    /// The sender's name (default: the merchant's send_name).
+    #[arg(long)]
+    send_name: Option<String>,
+    /// The blessing of rows without one (default: the merchant's).
+    #[arg(long)]
+    wishing: Option<String>,
+    /// The activity's name of rows without one (default: the merchant's).
+    #[arg(long)]
+    act_name: Option<String>,
+    /// The remark of rows without one (default: the merchant's).
+    #[arg(long)]
+    remark: Option<String>,
+    /// The scene of rows without one (PRODUCT_1 … PRODUCT_8).
+    #[arg(long)]
+    scene_id: Option<String>,
+    /// The most the whole file may pay, in yuan.
+    #[arg(long, value_name = "YUAN")]
+    budget: Option<String>,
+    /// Allow the same openid on several rows.
+    #[arg(long)]
+    allow_repeat: bool,
+    /// Validate and print the totals; pay nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn yuan(flag: &str, text: Option<&String>) -> Result<Option<Fen>, Error> {
+    text.map(|t| Fen::parse_yuan(t).map_err(|e| Error::Usage(format!("--{flag}: {}", e.message))))
+        .transpose()
+}
+
+fn merchant_name(
+    config: &hongbao_core::config::Config,
+    given: Option<&String>,
+) -> Result<String, Error> {
+    let names: Vec<&String> = config.merchants.keys().collect();
+    match given {
+        Some(name) if config.merchants.contains_key(name) => Ok(name.clone()),
+        Some(name) => Err(Error::Usage(format!(
+            "--merchant {name:?} is not configured; configured: {}",
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        None if names.len() == 1 => Ok(names[0].clone()),
+        None => Err(Error::Usage(
+            "several merchants are configured: choose one with --merchant".into(),
+        )),
+    }
+}
+
+fn summary(campaign: &Campaign, totals: &Totals) {
+    let (paid, paid_amount) = totals.paid();
+    let (failed, failed_amount) = totals.failed();
+    let (open, open_amount) = totals.open();
+    println!(
+        "campaign {}: {} rows, {} yuan (merchant {})",
+        campaign.name, campaign.rows, campaign.total_amount, campaign.merchant
+    );
+    println!("  paid     {paid:>8}  {paid_amount:>12} yuan");
+    let codes: Vec<String> = totals
+        .by_err_code
+        .iter()
+        .map(|(c, n)| format!("{c} × {n}"))
+        .collect();
+    println!(
+        "  failed   {failed:>8}  {failed_amount:>12} yuan  {}",
+        codes.join(", ")
+    );
+    println!("  pending  {open:>8}  {open_amount:>12} yuan");
+    if campaign.imported < campaign.rows {
+        println!(
+            "  not yet stored: {} rows",
+            campaign.rows - campaign.imported
+        );
+    }
+    for (status, (n, amount)) in &totals.by_status {
+        println!("    {status:<10} {n:>8}  {:>12} yuan", Fen::new(*amount));
+    }
+}
+
+async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
+    campaign::find(payouts.ledger(), "cli", name)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?
+        .ok_or_else(|| Error::Usage(format!("no campaign named {name:?}: start one with `hongbao campaign run FILE --name {name}`")))
+}
+
+pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> super::Result {
+    let setup = setup::load(config.as_deref()).await?;
+    let payouts = hongbao_server::services(&setup.config)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    match command {
+        CampaignCommand::Run(args) => run_file(&setup, &payouts, &args).await,
+        CampaignCommand::Resume { name } => {
+            let campaign = find_campaign(&payouts, &name).await?;
+            if campaign.imported < campaign.rows {
+                return Err(Error::Usage(format!(
+                    "campaign {name} is not fully stored yet ({} of {} rows): run `hongbao campaign run FILE --name {name}` again with its file",
+                    campaign.imported, campaign.rows
+                )));
+            }
+            if payouts
+                .resume(&campaign.merchant)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?
+            {
+                println!("merchant {} resumed", campaign.merchant);
+            }
+            campaign::set_paused(payouts.ledger(), &campaign.id, false)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            pay(&setup, &payouts, &campaign, None).await
+        }
+        CampaignCommand::Status { name, json } => {
+            let campaign = find_campaign(&payouts, &name).await?;
+            let totals = campaign::totals(payouts.ledger(), &campaign.id)
+                .await
+                .map_err(|e| Error::Runtime(e.into()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"campaign": campaign, "totals": totals})
+                );
+            } else {
+                summary(&campaign, &totals);
+                if campaign.paused {
+                    println!("  PAUSED by an operator: hongbao campaign resume {name}");
+                }
+                if let Some(p) = payouts
+                    .ledger()
+                    .pauses()
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|p| p.merchant == campaign.merchant)
+                {
+                    println!("  merchant {} PAUSED: {}", p.merchant, p.message);
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        CampaignCommand::Report { name, out } => {
+            let campaign = find_campaign(&payouts, &name).await?;
+            let rows = write_report(&payouts, &campaign, &out).await?;
+            println!("{rows} rows written to {}", out.display());
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) -> super::Result {
+    let merchant = merchant_name(&setup.config, args.merchant.as_ref())?;
+    let merchant_config = setup.config.merchants[&merchant].clone();
+    let options = CampaignOptions {
+        merchant: merchant.clone(),
+        amount: yuan("amount", args.amount.as_ref())?,
+        send_name: args.send_name.clone(),
+        wishing: args.wishing.clone(),
+        act_name: args.act_name.clone(),
+        remark: args.remark.clone(),
+        scene_id: args.scene_id.clone(),
+        budget: yuan("budget", args.budget.as_ref())?,
+        allow_repeat: args.allow_repeat,
+    };
+    let open = |path: &Path| {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+
+    // The whole file first: with any bad row, nothing is paid.
+    let started = Instant::now();
+    let mut shown = 0u64;
+    let checked = campaign::validate(open(&args.file)?, &options, &merchant_config, |e| {
+        shown += 1;
+        eprintln!("{e}");
+        eprintln!("    {}", e.zh_message);
+    })
+    .map_err(|e| Error::Usage(format!("{e}\n    {}", e.zh_message)))?;
+    if checked.errors > 0 {
+        return Err(Error::Usage(format!(
+            "{} bad row(s) in {} ({} rows): nothing was paid. Fix them and run the command again.",
+            checked.errors,
+            args.file.display(),
+            checked.rows
+        )));
+    }
+    println!(
+        "{}: {} rows, {} yuan, valid ({} ms)",
+        args.file.display(),
+        checked.rows,
+        checked.total,
+        started.elapsed().as_millis()
+    );
+    if args.dry_run {
+        println!("dry run: nothing stored, nothing paid");
+        return Ok(Outcome::Done);
+    }
+    if checked.rows == 0 {
+        return Err(Error::Usage("the file has no rows".into()));
+    }
+
+    let ledger = payouts.ledger();
+    let campaign = match campaign::find(ledger, "cli", &args.name)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?
+    {
+        Some(existing) if existing.file_sha256 != checked.sha256 => {
+            return Err(Error::Usage(format!(
+                "campaign {} was started from another file (SHA-256 {}…); this one is {}…. Use the original file, or another --name",
+                args.name,
+                &existing.file_sha256[..12],
+                &checked.sha256[..12]
+            )));
+        }
+        Some(existing) if !existing.options.same_payouts(&options) => {
+            return Err(Error::Usage(format!(
+                "campaign {} was started with other options (merchant, --amount or texts): {}; run it with the same ones",
+                args.name,
+                serde_json::to_string(&existing.options).unwrap_or_default()
+            )));
+        }
+        Some(existing) => {
+            println!("campaign {} exists: going on where it stopped", args.name);
+            existing
+        }
+        None => campaign::create(ledger, "cli", &args.name, &options, &checked)
+            .await
+            .map_err(|e| Error::Runtime(e.into()))?,
+    };
+
+    if campaign.imported < campaign.rows {
+        let bar = progress_bar(campaign.rows, "storing");
+        bar.set_position(campaign.imported);
+        let mut last_line = Instant::now();
+        campaign::import(
+            ledger,
+            &campaign,
+            open(&args.file)?,
+            &merchant_config,
+            |n| {
+                bar.set_position(n);
+                if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
+                    last_line = Instant::now();
+                    println!("storing: {n} of {} rows", campaign.rows);
+                }
+            },
+        )
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+        bar.finish_and_clear();
+        println!("stored {} rows", campaign.rows);
+    }
+    let campaign = campaign::get(ledger, &campaign.id)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?
+        .context("the campaign vanished")?;
+    pay(setup, payouts, &campaign, Some(&args.file)).await
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} {{per_sec}} ETA {{eta}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
+}
+
+enum Ended {
+    Done,
+    MerchantPaused(String),
+    CampaignPaused,
+    Interrupted,
+}
+
+/// Pays the campaign's open rows until none is left, the merchant or the
+/// campaign is paused, or the operator interrupts.
+async fn pay(
+    setup: &setup::Setup,
+    payouts: &Arc<Payouts>,
+    campaign: &Campaign,
+    file: Option<&Path>,
+) -> super::Result {
+    let ledger = payouts.ledger();
+    let (stop, stopped) = watch::channel(false);
+    let mut dispatch = DispatchConfig::new();
+    dispatch.lease = setup.config.dispatch.lease;
+    dispatch.max_in_flight = setup.config.dispatch.max_in_flight;
+    dispatch.scope = Scope::Campaign(campaign.id.clone());
+    dispatch.reconcile = false;
+    let dispatcher = Dispatcher::start(
+        ledger.clone(),
+        payouts.merchants(),
+        payouts.events().clone(),
+        payouts.metrics().clone(),
+        dispatch,
+        &stopped,
+    );
+    let bar = progress_bar(campaign.rows, "paying");
+    let mut last_line = Instant::now();
+    let mut interrupt = Box::pin(super::wait_for_shutdown());
+    let ended = loop {
+        let totals = campaign::totals(ledger, &campaign.id)
+            .await
+            .map_err(|e| Error::Runtime(e.into()))?;
+        let ((paid, _), (failed, _), (open, _)) = (totals.paid(), totals.failed(), totals.open());
+        bar.set_position(paid + failed);
+        bar.set_message(format!("paid {paid} · failed {failed} · pending {open}"));
+        if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
+            last_line = Instant::now();
+            println!(
+                "campaign {}: paid {paid}, failed {failed}, pending {open}",
+                campaign.name
+            );
+        }
+        if open == 0 {
+            break Ended::Done;
+        }
+        if let Some(pause) = ledger
+            .pauses()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.merchant == campaign.merchant)
+        {
+            break Ended::MerchantPaused(pause.message);
+        }
+        if campaign::get(ledger, &campaign.id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.paused)
+        {
+            break Ended::CampaignPaused;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = &mut interrupt => break Ended::Interrupted,
+        }
+    };
+    if matches!(ended, Ended::Interrupted) {
+        bar.suspend(|| eprintln!("stopping: finishing the calls in flight…"));
+    }
+    let _ = stop.send(true);
+    dispatcher.finish().await;
+    bar.finish_and_clear();
+    let totals = campaign::totals(ledger, &campaign.id)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    summary(campaign, &totals);
+    let again = match file {
+        Some(file) => format!(
+            "hongbao campaign run {} --name {} (or hongbao campaign resume {})",
+            file.display(),
+            campaign.name,
+            campaign.name
+        ),
+        None => format!("hongbao campaign resume {}", campaign.name),
+    };
+    let (open, open_amount) = totals.open();
+    match ended {
+        Ended::Done if totals.failed().0 == 0 => {
+            println!("every row is paid");
+            Ok(Outcome::Done)
+        }
+        Ended::Done => {
+            println!(
+                "finished: {} row(s) failed (see err_code above, and `hongbao campaign report {} --out FILE.csv`)",
+                totals.failed().0,
+                campaign.name
+            );
+            Ok(Outcome::Failed)
+        }
+        Ended::MerchantPaused(message) => {
+            println!("PAUSED: {message}");
+            println!(
+                "still to pay: {open} row(s), {open_amount} yuan — the balance this campaign still needs."
+            );
+            println!(
+                "when fixed (e.g. after a top-up), go on with: hongbao campaign resume {}",
+                campaign.name
+            );
+            Ok(Outcome::Failed)
+        }
+        Ended::CampaignPaused => {
+            println!(
+                "PAUSED by an operator; go on with: hongbao campaign resume {}",
+                campaign.name
+            );
+            Ok(Outcome::Failed)
+        }
+        Ended::Interrupted => {
+            println!(
+                "stopped: {open} row(s) still to pay ({open_amount} yuan). Nobody is paid twice when you go on: {again}"
+            );
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+async fn write_report(payouts: &Payouts, campaign: &Campaign, out: &Path) -> Result<u64, Error> {
+    let file = std::fs::File::create(out)
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", out.display())))?;
+    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let io = |e: csv::Error| Error::Runtime(e.into());
+    writer
+        .write_record([
+            "line",
+            "openid",
+            "amount",
+            "mch_billno",
+            "status",
+            "err_code",
+            "message",
+            "send_listid",
+            "created_at",
+            "updated_at",
+        ])
+        .map_err(io)?;
+    let (mut after, mut written) = (0i64, 0u64);
+    loop {
+        let page = campaign::records(payouts.ledger(), &campaign.id, after, 5_000)
+            .await
+            .map_err(|e| Error::Runtime(e.into()))?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (line, r) in &page {
+            writer
+                .write_record([
+                    line.to_string(),
+                    r.re_openid.clone(),
+                    r.total_amount.to_yuan_string(),
+                    r.mch_billno.clone(),
+                    r.status.as_str().to_owned(),
+                    r.err_code.clone().unwrap_or_default(),
+                    r.message.clone().unwrap_or_default(),
+                    r.send_listid.clone().unwrap_or_default(),
+                    hongbao_server::json::rfc3339(r.created_at),
+                    hongbao_server::json::rfc3339(r.updated_at),
+                ])
+                .map_err(io)?;
+            written += 1;
+        }
+    }
+    writer.flush().map_err(|e| Error::Runtime(e.into()))?;
+    Ok(written)
+}

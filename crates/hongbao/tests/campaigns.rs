@@ -1,0 +1,292 @@
+//! `hongbao campaign` as users run it: killed and re-run, at the merchant's
+//! rate, with bad files, and through a NOTENOUGH pause.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hongbao_sandbox::{Faults, Probability};
+use support::{Options, World};
+
+fn campaign_file(dir: &Path, name: &str, rows: u32) -> (PathBuf, BTreeMap<String, u64>) {
+    let mut text = String::from("openid,amount\n");
+    let mut amounts = BTreeMap::new();
+    for i in 0..rows {
+        let openid = format!("oCamp{i:023}");
+        let fen = 100 + u64::from(i % 400);
+        text.push_str(&format!("{openid},{}.{:02}\n", fen / 100, fen % 100));
+        amounts.insert(openid, fen);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    (path, amounts)
+}
+
+fn campaign(world: &World, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hongbao"));
+    command.arg("campaign").args(args);
+    if args.first() == Some(&"run") {
+        command.args(["--merchant", "main"]);
+    }
+    command
+        .args(["--config", world.config.to_str().unwrap()])
+        .env_remove("HONGBAO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .current_dir(world.dir.path());
+    command
+}
+
+fn run(world: &World, args: &[&str]) -> Output {
+    campaign(world, args).output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The sandbox paid each row of the file exactly once, for its amount, and nothing else.
+fn assert_file_paid_exactly_once(world: &World, amounts: &BTreeMap<String, u64>) {
+    let ledger = world.sandbox.ledger();
+    let paid: Vec<_> = ledger.iter().filter(|e| e.paid).collect();
+    let mut by_openid: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for entry in &paid {
+        by_openid
+            .entry(entry.openid.as_str())
+            .or_default()
+            .push(entry.amount);
+    }
+    for (openid, fen) in amounts {
+        assert_eq!(
+            by_openid.get(openid.as_str()),
+            Some(&vec![*fen]),
+            "{openid}"
+        );
+    }
+    assert_eq!(paid.len(), amounts.len(), "payments beyond the file's rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_killed_three_times_and_rerun_pays_every_row_exactly_once() {
+    let world = World::new(
+        |c| {
+            c.faults = Faults {
+                systemerror_before: Probability::from_ppm(100_000),
+                systemerror_after: Probability::from_ppm(100_000),
+                drop_after: Probability::from_ppm(100_000),
+                processing: Probability::from_ppm(100_000),
+                latency: Probability::from_ppm(200_000),
+                latency_ms: 100,
+                ..Faults::default()
+            };
+            c.rules.rate_per_minute = 0;
+            c.lifecycle.processing_for = Duration::from_secs(2);
+        },
+        Options::default(),
+    )
+    .await;
+    let (file, amounts) = campaign_file(world.dir.path(), "winners.csv", 2_000);
+    let args = ["run", file.to_str().unwrap(), "--name", "winners"];
+    let seed: u64 = 0xC0FFEE;
+    println!("kill schedule seed {seed:#x}");
+    let mut state = seed;
+    for round in 0..3 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let after = Duration::from_millis(200 + (state >> 33) % 2_500);
+        let mut child = campaign(&world, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(after).await;
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        println!(
+            "round {round}: SIGKILL after {after:?} (already finished: {finished}); {} paid so far",
+            world.sandbox.ledger().len()
+        );
+    }
+    let last = run(&world, &args);
+    assert_eq!(last.status.code(), Some(0), "{}", text(&last));
+    assert!(text(&last).contains("every row is paid"));
+    assert_file_paid_exactly_once(&world, &amounts);
+    let status = run(&world, &["status", "winners", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["campaign"]["rows"], 2_000);
+    assert_eq!(json["totals"]["by_status"]["sent"][0], 2_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_at_600_a_minute_uses_the_quota_without_freq_limit() {
+    let world = World::new(
+        |c| c.rules.rate_per_minute = 600,
+        Options {
+            rate_per_minute: 600,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (file, amounts) = campaign_file(world.dir.path(), "list.csv", 700);
+    let output = run(&world, &["run", file.to_str().unwrap(), "--name", "paced"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_file_paid_exactly_once(&world, &amounts);
+    let counters = world.sandbox.with(|s| s.counters());
+    assert_eq!(counters.answers.get("FREQ_LIMIT"), None, "{counters:?}");
+    let mut times: Vec<time::OffsetDateTime> = world
+        .sandbox
+        .ledger()
+        .iter()
+        .map(|e| e.created_at)
+        .collect();
+    times.sort();
+    let span = (*times.last().unwrap() - times[0]).whole_milliseconds();
+    let per_minute = i128::try_from(times.len() - 1).unwrap() * 60_000 / span;
+    println!("achieved {per_minute} payouts a minute at a quota of 600");
+    assert!(
+        per_minute >= 570,
+        "achieved {per_minute}/min, under 95% of 600"
+    );
+    assert!(
+        per_minute <= 600,
+        "achieved {per_minute}/min, over the quota"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let rows = [
+        "openid,amount,wishing,scene_id",
+        "oCamp00000000000000000000001,1.88,,",
+        "oBad,1.00,,",
+        "oCamp00000000000000000000002,1.888,,",
+        "oCamp00000000000000000000003,abc,,",
+        "oCamp00000000000000000000004,0.50,,",
+        "oCamp00000000000000000000005,250.00,,",
+        "oCamp00000000000000000000006,1.00,福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福福,",
+        "oCamp00000000000000000000001,1.00,,",
+        "oCamp00000000000000000000007,1.00",
+        "oCamp00000000000000000000008,1.00,,PRODUCT_0",
+        ",1.00,,",
+        "oCamp00000000000000000000009,-1,,",
+    ];
+    let path = world.dir.path().join("bad.csv");
+    std::fs::write(&path, rows.join("\n")).unwrap();
+    let output = run(
+        &world,
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--name",
+            "bad",
+            "--budget",
+            "100.00",
+        ],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    for (line, needle) in [
+        (3, "openid must be 28 characters"),
+        (4, "\"1.888\" is not an amount"),
+        (5, "\"abc\" is not an amount"),
+        (6, "0.50 yuan"),
+        (7, "250.00 yuan"),
+        (8, "wishing is 129 bytes"),
+        (9, "already on line 2"),
+        (10, "has 2 fields, the header has 4"),
+        (11, "scene_id"),
+        (12, "openid is empty"),
+        (13, "\"-1\" is not an amount"),
+    ] {
+        assert!(
+            out.contains(&format!("line {line}: ")),
+            "line {line} is not reported:\n{out}"
+        );
+        let reported = out
+            .lines()
+            .find(|l| l.starts_with(&format!("line {line}: ")))
+            .unwrap();
+        assert!(reported.contains(needle), "line {line}: {reported}");
+    }
+    assert!(out.contains("11 bad row(s)"), "{out}");
+    assert!(out.contains("nothing was paid"));
+    assert!(world.sandbox.ledger().is_empty());
+
+    // The budget, on a file that is otherwise good.
+    let (big, _) = campaign_file(world.dir.path(), "big.csv", 100);
+    let output = run(
+        &world,
+        &[
+            "run",
+            big.to_str().unwrap(),
+            "--name",
+            "big",
+            "--budget",
+            "100.00",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("over the budget of 100.00 yuan"),
+        "{}",
+        text(&output)
+    );
+    // A dry run pays nothing either.
+    let output = run(
+        &world,
+        &["run", big.to_str().unwrap(), "--name", "big", "--dry-run"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains("100 rows"));
+    assert!(world.sandbox.ledger().is_empty());
+    let status = run(&world, &["status", "big"]);
+    assert_eq!(
+        status.status.code(),
+        Some(2),
+        "a dry run creates no campaign"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notenough_mid_campaign_pauses_then_a_top_up_and_resume_pay_exactly_once() {
+    let world = World::new(
+        |c| c.balance = hongbao_wxpay::Fen::new(20_000),
+        Options::default(),
+    )
+    .await;
+    let (file, amounts) = campaign_file(world.dir.path(), "list.csv", 200);
+    let total: u64 = amounts.values().sum();
+    let output = run(&world, &["run", file.to_str().unwrap(), "--name", "nov"]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("PAUSED") && out.contains("balance"), "{out}");
+    let paid_before: u64 = world
+        .sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.paid)
+        .map(|e| e.amount)
+        .sum();
+    let needed = hongbao_wxpay::Fen::new(total - paid_before);
+    assert!(
+        out.contains(&format!("{needed} yuan")),
+        "says how much it still needs ({needed}):\n{out}"
+    );
+    assert!(out.contains("hongbao campaign resume nov"), "{out}");
+
+    world.sandbox.with(|s| s.top_up(total));
+    let started = Instant::now();
+    let resumed = run(&world, &["resume", "nov"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_file_paid_exactly_once(&world, &amounts);
+}
