@@ -201,7 +201,7 @@ async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
         (6, "0.50 yuan"),
         (7, "250.00 yuan"),
         (8, "wishing is 129 bytes"),
-        (9, "already on line 2"),
+        (9, "repeats the openid of line 2"),
         (10, "has 2 fields, the header has 4"),
         (11, "scene_id"),
         (12, "openid is empty"),
