@@ -14,10 +14,16 @@ CREATE TABLE campaigns (
     -- Rows stored so far, in file order: an interrupted import goes on from here.
     imported     BIGINT NOT NULL DEFAULT 0,
     paused       BIGINT NOT NULL DEFAULT 0,
+    -- An API caller's Idempotency-Key and the hash of its request.
+    idempotency_key TEXT,
+    request_hash    TEXT,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
     UNIQUE (tenant, name)
 );
+
+CREATE UNIQUE INDEX campaigns_idempotency ON campaigns (tenant, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 
 ALTER TABLE redpacks ADD COLUMN campaign_line BIGINT;
 

@@ -632,10 +632,24 @@ pub async fn create(
     options: &CampaignOptions,
     checked: &Checked,
 ) -> Result<Campaign, DbError> {
+    create_with_key(ledger, tenant, name, options, checked, None).await
+}
+
+/// Creates a campaign for a validated file, remembering the API caller's
+/// idempotency key so that a retried upload finds the same campaign.
+pub async fn create_with_key(
+    ledger: &Ledger,
+    tenant: &str,
+    name: &str,
+    options: &CampaignOptions,
+    checked: &Checked,
+    idempotency: Option<&crate::ledger::Idempotency>,
+) -> Result<Campaign, DbError> {
     let db = ledger.db().clone();
     let sql = format!(
-        "INSERT INTO campaigns (id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, {now}, {now})",
+        "INSERT INTO campaigns (id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, \
+         idempotency_key, request_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10, {now}, {now})",
         now = db.now_sql()
     );
     let id = new_id("cp");
@@ -648,6 +662,8 @@ pub async fn create(
         serde_json::to_string(options).expect("options serialise"),
         to_i64(checked.rows),
         to_i64(checked.total.get()),
+        idempotency.map(|i| i.key.clone()),
+        idempotency.map(|i| i.request_hash.clone()),
     );
     db.write(|tx| {
         let (sql, v) = (sql.clone(), values.clone());
@@ -661,6 +677,8 @@ pub async fn create(
                 .bind(v.5)
                 .bind(v.6)
                 .bind(v.7)
+                .bind(v.8)
+                .bind(v.9)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
@@ -691,6 +709,27 @@ pub async fn find(ledger: &Ledger, tenant: &str, name: &str) -> Result<Option<Ca
         .fetch_optional(ledger.db().pool())
         .await?;
     row.as_ref().map(decode).transpose()
+}
+
+/// A campaign by an API caller's idempotency key, with the hash of the
+/// request that created it.
+pub async fn find_by_key(
+    ledger: &Ledger,
+    tenant: &str,
+    key: &str,
+) -> Result<Option<(Campaign, Option<String>)>, DbError> {
+    let sql = format!(
+        "SELECT {CAMPAIGN_COLUMNS}, request_hash FROM campaigns WHERE tenant = $1 AND idempotency_key = $2"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(key)
+        .fetch_optional(ledger.db().pool())
+        .await?;
+    match row {
+        Some(row) => Ok(Some((decode(&row)?, row.try_get("request_hash")?))),
+        None => Ok(None),
+    }
 }
 
 /// The campaigns of these merchants, newest first.

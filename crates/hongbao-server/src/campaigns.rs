@@ -298,6 +298,7 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
 #[utoipa::path(
     post, path = "/v1/campaigns", tag = "campaigns",
     params(
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and upload return the same campaign; the same key with another upload is 409"),
         ("name" = Option<String>, Query, description = "The campaign's name (CSV uploads; in the body for JSON)"),
         ("merchant" = Option<String>, Query, description = "The merchant"),
         ("amount" = Option<String>, Query, description = "Yuan, for rows without an amount"),
@@ -415,7 +416,32 @@ pub async fn create_campaign(
         return Err(bad("rows", "the file has no rows", "文件没有数据行"));
     }
     let ledger = state.payouts.ledger();
-    let (found, status) = match campaign::find(ledger, &tenant.0.name, &name).await? {
+    let mut replayed = None;
+    let idempotency = match crate::routes::idempotency_key(&headers)? {
+        None => None,
+        Some(key) => {
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(name.as_bytes());
+            hasher.update(serde_json::to_vec(&options).unwrap_or_default());
+            hasher.update(checked.sha256.as_bytes());
+            let request_hash = hex::encode(hasher.finalize());
+            if let Some((existing, hash)) =
+                campaign::find_by_key(ledger, &tenant.0.name, &key).await?
+            {
+                if hash.as_deref() != Some(request_hash.as_str()) {
+                    return Err(ApiError::IdempotencyConflict);
+                }
+                replayed = Some(existing);
+            }
+            Some(hongbao_core::ledger::Idempotency { key, request_hash })
+        }
+    };
+    let found_by_name = match replayed {
+        Some(existing) => Some(existing),
+        None => campaign::find(ledger, &tenant.0.name, &name).await?,
+    };
+    let (found, status) = match found_by_name {
         Some(existing)
             if existing.file_sha256 != checked.sha256
                 || !existing.options.same_payouts(&options) =>
@@ -423,10 +449,26 @@ pub async fn create_campaign(
             return Err(ApiError::CampaignExists(name));
         }
         Some(existing) => (existing, StatusCode::OK),
-        None => match campaign::create(ledger, &tenant.0.name, &name, &options, &checked).await {
+        None => match campaign::create_with_key(
+            ledger,
+            &tenant.0.name,
+            &name,
+            &options,
+            &checked,
+            idempotency.as_ref(),
+        )
+        .await
+        {
             Ok(created) => (created, StatusCode::CREATED),
-            // Two uploads of the same name at once: the other one won.
+            // Two uploads of the same name or key at once: the other one won.
             Err(e) if e.is_unique_violation() => {
+                if let Some(key) = &idempotency
+                    && let Some((_, hash)) =
+                        campaign::find_by_key(ledger, &tenant.0.name, &key.key).await?
+                    && hash.as_deref() != Some(key.request_hash.as_str())
+                {
+                    return Err(ApiError::IdempotencyConflict);
+                }
                 match campaign::find(ledger, &tenant.0.name, &name).await? {
                     Some(existing) if existing.file_sha256 == checked.sha256 => {
                         (existing, StatusCode::OK)

@@ -94,6 +94,35 @@ async fn a_csv_upload_is_validated_stored_and_paid() {
     assert_eq!(error["error"]["code"], "campaign_exists");
     assert_eq!(world.sandbox.ledger().len(), 50);
 
+    // An Idempotency-Key: the same upload again is the same campaign; the
+    // key with another upload is refused.
+    let keyed = |body: String, name: &str| {
+        world
+            .http
+            .post(format!(
+                "{}/v1/campaigns?name={name}&merchant=main",
+                world.base
+            ))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .header("Idempotency-Key", "upload-7")
+            .body(body)
+            .send()
+    };
+    let first = keyed(csv_rows(100, 5), "keyed").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = keyed(csv_rows(100, 5), "keyed").await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    let other = keyed(csv_rows(200, 5), "other").await.unwrap();
+    assert_eq!(other.status(), 409);
+    assert_eq!(
+        other.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
+    wait_done(&world, first["id"].as_str().unwrap()).await;
+
     // Another tenant does not see it.
     let (status, _) = world
         .get(Some(OTHER_TOKEN), &format!("/v1/campaigns/{id}"))

@@ -257,6 +257,49 @@ async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_says_how_to_go_on_and_the_rerun_pays_the_rest_once() {
+    let world = World::new(
+        |c| c.rules.rate_per_minute = 0,
+        Options {
+            rate_per_minute: 300,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (file, amounts) = campaign_file(world.dir.path(), "list.csv", 40);
+    let args = ["run", file.to_str().unwrap(), "--name", "calm"];
+    let child = campaign(&world, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once some rows are paid, however slow the machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while world.sandbox.ledger().len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("stopping: finishing the calls in flight"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Nobody is paid twice when you go on: hongbao campaign run"),
+        "{out}"
+    );
+    let paid = world.sandbox.ledger().len();
+    assert!(paid > 0 && paid < 40, "{paid} paid before Ctrl-C");
+    let rerun = run(&world, &args);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_file_paid_exactly_once(&world, &amounts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notenough_mid_campaign_pauses_then_a_top_up_and_resume_pay_exactly_once() {
     let world = World::new(
         |c| c.balance = hongbao_wxpay::Fen::new(20_000),
