@@ -88,13 +88,14 @@ impl DbError {
     }
 }
 
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (
         2,
         "campaigns",
         include_str!("../migrations/0002_campaigns.sql"),
     ),
+    (3, "prizes", include_str!("../migrations/0003_prizes.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -223,7 +224,7 @@ impl Db {
 
     /// Runs `work` in a write transaction, again (a bounded number of times)
     /// if the database asks for a retry.
-    pub async fn write<T, F>(&self, mut work: F) -> Result<T, DbError>
+    pub async fn write<T: Send + 'static, F>(&self, mut work: F) -> Result<T, DbError>
     where
         F: for<'t> FnMut(
             &'t mut sqlx::Transaction<'static, sqlx::Any>,
@@ -231,13 +232,43 @@ impl Db {
             Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 't>,
         >,
     {
+        let done = self
+            .try_write(move |tx| {
+                let work = work(tx);
+                Box::pin(async move { work.await.map(Ok::<T, std::convert::Infallible>) })
+            })
+            .await?;
+        Ok(match done {
+            Ok(value) => value,
+            Err(never) => match never {},
+        })
+    }
+
+    /// As [`Db::write`], for work that may decide against itself: an
+    /// `Ok(Err(_))` from `work` rolls the transaction back and is returned.
+    pub async fn try_write<T, R, F>(&self, mut work: F) -> Result<Result<T, R>, DbError>
+    where
+        F: for<'t> FnMut(
+            &'t mut sqlx::Transaction<'static, sqlx::Any>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
+        >,
+    {
         let mut delay = Duration::from_millis(5);
         for attempt in 0..8 {
-            let result = async {
+            let result: Result<Result<T, R>, DbError> = async {
                 let mut tx = self.begin_write().await?;
                 let value = work(&mut tx).await?;
-                tx.commit().await?;
-                Ok::<T, DbError>(value)
+                match value {
+                    Ok(value) => {
+                        tx.commit().await?;
+                        Ok(Ok(value))
+                    }
+                    Err(refused) => {
+                        tx.rollback().await?;
+                        Ok(Err(refused))
+                    }
+                }
             }
             .await;
             match result {

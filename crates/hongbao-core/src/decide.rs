@@ -162,13 +162,43 @@ pub fn after_query(claimed: &Claimed, outcome: &QueryOutcome, age_ms: i64) -> Af
             // SENDING: WeChat is still on it; ask again later, never resend now.
             _ => AfterQuery::Done(retry(true)),
         },
-        QueryOutcome::NotFound => AfterQuery::Send,
+        // The send was refused for the recipient and WeChat has no order:
+        // nothing was paid, the failure is confirmed.
+        QueryOutcome::NotFound => match refused_for_recipient(claimed) {
+            Some(code) => AfterQuery::Done(failed(&code)),
+            None => AfterQuery::Send,
+        },
         QueryOutcome::RetryLater(_) | QueryOutcome::Invalid(_) => AfterQuery::Done(retry(true)),
         QueryOutcome::RateLimited => AfterQuery::SlowDown(retry(true)),
         QueryOutcome::PauseMerchant(reason, code) => {
             AfterQuery::Pause(retry(true), *reason, code.clone())
         }
     }
+}
+
+/// The recipient-level refusal a prize's payout is waiting to confirm
+/// with gethbinfo, if it is.
+fn refused_for_recipient(claimed: &Claimed) -> Option<ErrCode> {
+    if claimed.prize_id.is_none() || claimed.merchant_refused {
+        return None;
+    }
+    let code = ErrCode::parse(claimed.err_code.as_deref()?);
+    matches!(
+        hongbao_wxpay::send_action(&code),
+        SendOutcome::FailedForRecipient(_) | SendOutcome::NewBillnoNeeded(_)
+    )
+    .then_some(code)
+}
+
+/// Whether a final failure of a prize's payout leaves the prize claimable
+/// again: the refusal was about the recipient or the order (confirmed by
+/// gethbinfo first), so nothing was paid and a new claim may use a new
+/// mch_billno.
+pub fn releases_prize(err_code: &str) -> bool {
+    matches!(
+        hongbao_wxpay::send_action(&ErrCode::parse(err_code)),
+        SendOutcome::FailedForRecipient(_) | SendOutcome::NewBillnoNeeded(_)
+    )
 }
 
 /// What a send's outcome asks of the merchant, besides the record.
@@ -244,10 +274,26 @@ pub fn after_send(
                 MerchantEffect::Pause(*reason, code.clone()),
             )
         }
-        SendOutcome::FailedForRecipient(code) => (failed(code), MerchantEffect::None),
         SendOutcome::NewBillnoNeeded(_) if claimed.merchant_refused => {
             (Transition::Reissue, MerchantEffect::None)
         }
+        // A prize becomes claimable again (with a new mch_billno) only once
+        // gethbinfo confirms that nothing was paid.
+        SendOutcome::FailedForRecipient(code) | SendOutcome::NewBillnoNeeded(code)
+            if claimed.prize_id.is_some() =>
+        {
+            (
+                Transition::Retry {
+                    status: Status::Sending,
+                    delay_ms,
+                    needs_query: true,
+                    merchant_refused: false,
+                    err_code: Some(code.as_str().to_owned()),
+                },
+                MerchantEffect::None,
+            )
+        }
+        SendOutcome::FailedForRecipient(code) => (failed(code), MerchantEffect::None),
         SendOutcome::NewBillnoNeeded(code) => (failed(code), MerchantEffect::None),
         SendOutcome::ParametersChanged(code) => (
             Transition::Failed {
@@ -297,6 +343,7 @@ mod tests {
             retries: 0,
             created_at_ms: 0,
             err_code: None,
+            prize_id: None,
         }
     }
 
@@ -451,6 +498,66 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_prize_payout_refused_for_its_recipient_is_confirmed_by_gethbinfo_first() {
+        let mut prize = claimed(Status::Pending, false, false);
+        prize.prize_id = Some("pz_1".into());
+        for outcome in [
+            SendOutcome::FailedForRecipient(ErrCode::SendNumLimit),
+            SendOutcome::NewBillnoNeeded(ErrCode::SendFailed),
+        ] {
+            let (t, effect) = after_send(&prize, &outcome, 0);
+            assert_eq!(effect, MerchantEffect::None);
+            match t {
+                Transition::Retry {
+                    status,
+                    needs_query,
+                    err_code,
+                    ..
+                } => {
+                    assert_eq!(status, Status::Sending);
+                    assert!(needs_query);
+                    assert_eq!(err_code.as_deref(), outcome.err_code().map(ErrCode::as_str));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Then: NOT_FOUND or FAILED confirm it; SENT means it paid after all.
+        let mut waiting = claimed(Status::Sending, true, false);
+        waiting.prize_id = Some("pz_1".into());
+        waiting.err_code = Some("SENDNUM_LIMIT".into());
+        for outcome in [
+            QueryOutcome::NotFound,
+            info(HbStatus::Failed, Some("该用户今日领取红包个数超过限制")),
+        ] {
+            match after_query(&waiting, &outcome, 0) {
+                AfterQuery::Done(Transition::Failed { err_code, .. }) => {
+                    assert_eq!(err_code, "SENDNUM_LIMIT");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            after_query(&waiting, &info(HbStatus::Sent, None), 0),
+            AfterQuery::Done(Transition::Sent { .. })
+        ));
+        // An ambiguous earlier answer is never taken for a refusal.
+        waiting.err_code = Some("SYSTEMERROR".into());
+        assert_eq!(
+            after_query(&waiting, &QueryOutcome::NotFound, 0),
+            AfterQuery::Send
+        );
+        // Without a prize, NOT_FOUND means send (the same number) as before.
+        let mut plain = claimed(Status::Sending, true, false);
+        plain.err_code = Some("SENDNUM_LIMIT".into());
+        assert_eq!(
+            after_query(&plain, &QueryOutcome::NotFound, 0),
+            AfterQuery::Send
+        );
+        assert!(releases_prize("SENDNUM_LIMIT") && releases_prize("SEND_FAILED"));
+        assert!(!releases_prize("FATAL_ERROR") && !releases_prize("SYSTEMERROR"));
     }
 
     #[test]

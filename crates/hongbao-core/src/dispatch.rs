@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hongbao_wxpay::{
-    Api, CallError, Client, GetHbInfo, MchBillNo, PauseReason, Reply, classify_query, classify_send,
+    Api, CallError, Client, GetHbInfo, MchBillNo, OfficialAccount, OfficialAccountConfig,
+    PauseReason, Reply, classify_query, classify_send,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
@@ -29,6 +30,9 @@ pub struct MerchantRuntime {
     pub client: Client,
     /// The pace of its calls (shared by every dispatcher in this process).
     pub pacer: Pacer,
+    /// The official account's client (follow checks), built on first use;
+    /// its access token is cached and shared by every claim.
+    official_account: std::sync::OnceLock<Result<Option<OfficialAccount>, String>>,
 }
 
 impl MerchantRuntime {
@@ -40,7 +44,29 @@ impl MerchantRuntime {
             config,
             client,
             pacer,
+            official_account: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The official account's client, if the merchant has an `app_secret`.
+    pub fn official_account(&self) -> Result<Option<&OfficialAccount>, String> {
+        self.official_account
+            .get_or_init(|| {
+                let Some(secret) = &self.config.app_secret else {
+                    return Ok(None);
+                };
+                let mut config =
+                    OfficialAccountConfig::new(self.config.appid.clone(), secret.clone());
+                config.base_url = self.config.oa_base.clone();
+                config.extra_roots =
+                    crate::merchant::extra_roots(&self.config).map_err(|e| e.to_string())?;
+                OfficialAccount::new(config)
+                    .map(Some)
+                    .map_err(|e| format!("merchants.{}: {e}", self.config.name))
+            })
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
     }
 
     /// The merchant's name.

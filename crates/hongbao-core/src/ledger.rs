@@ -101,6 +101,9 @@ pub struct Claimed {
     pub created_at_ms: i64,
     /// The previous outcome's err_code, if any.
     pub err_code: Option<String>,
+    /// The prize it pays, if any: a final failure of a prize's payout is
+    /// confirmed with gethbinfo, then makes the prize claimable again.
+    pub prize_id: Option<String>,
 }
 
 /// One call to WeChat, to keep.
@@ -313,7 +316,7 @@ impl Ledger {
                AND (lease_until IS NULL OR lease_until < {now}) {{scope}} \
                AND (campaign_id IS NULL OR campaign_id NOT IN (SELECT id FROM campaigns WHERE paused = 1)) \
                ORDER BY due_at LIMIT $4{lock}) \
-             RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code"
+             RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code, prize_id"
         );
         Ledger { db, claim_sql }
     }
@@ -561,6 +564,7 @@ impl Ledger {
                     retries: u32::try_from(row.try_get::<i64, _>("retries")?).unwrap_or(u32::MAX),
                     created_at_ms: row.try_get("created_at")?,
                     err_code: row.try_get("err_code")?,
+                    prize_id: row.try_get("prize_id")?,
                 })
             })
             .collect()
@@ -589,7 +593,11 @@ impl Ledger {
                             attempts.iter().filter(|a| a.api != Api::GetHbInfo).count(),
                         )
                         .unwrap_or(0);
-                        applied.push(apply(tx, now, &owner, claimed, transition, sends).await?);
+                        let done = apply(tx, now, &owner, claimed, transition, sends).await?;
+                        if done {
+                            crate::prize::on_outcome(tx, now, claimed, transition).await?;
+                        }
+                        applied.push(done);
                     }
                     Ok(applied)
                 })
@@ -948,7 +956,7 @@ async fn allocate(
     Ok(last - count + 1)
 }
 
-fn day_of(ms: i64) -> (time::Date, String) {
+pub(crate) fn day_of(ms: i64) -> (time::Date, String) {
     let date = beijing_date(from_ms(ms));
     let text = format!(
         "{:04}{:02}{:02}",
@@ -969,7 +977,7 @@ enum Slot {
     Fresh,
 }
 
-async fn store_in(
+pub(crate) async fn store_in(
     db: &Db,
     tx: &mut Transaction<'static, Any>,
     batch: &[NewRecord],

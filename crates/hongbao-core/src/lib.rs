@@ -18,3 +18,4 @@ pub mod metrics;
 pub mod model;
 pub mod pacer;
 pub mod payouts;
+pub mod prize;

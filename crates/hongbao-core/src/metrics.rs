@@ -34,6 +34,11 @@ struct MerchantLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     merchant: String,
     status: String,
@@ -50,6 +55,7 @@ pub struct Metrics {
     amount: Family<StatusLabels, Gauge>,
     paused: Family<MerchantLabels, Gauge>,
     database_errors: Counter,
+    claims: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -104,7 +110,14 @@ impl Metrics {
             "Database operations that failed",
             database_errors.clone(),
         );
+        let claims = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "prize_claims",
+            "Prize claims by outcome (`accepted`, or the refusal's code)",
+            claims.clone(),
+        );
         Metrics {
+            claims,
             registry,
             calls,
             latency,
@@ -143,6 +156,15 @@ impl Metrics {
                 merchant: merchant.to_owned(),
             })
             .observe(waited.as_secs_f64());
+    }
+
+    /// Counts a prize claim by its outcome.
+    pub fn claim(&self, outcome: &str) {
+        self.claims
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a failed database operation.

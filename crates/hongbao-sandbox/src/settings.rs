@@ -136,6 +136,8 @@ pub struct Rules {
     /// that the mch_billno is dead after a top-up). WeChat's behaviour here
     /// is not documented; by default no order is created.
     pub notenough_fails_order: bool,
+    /// How long an official account access token lives (`expires_in`; WeChat: 7200 s).
+    pub token_ttl_seconds: u32,
 }
 
 impl Default for Rules {
@@ -148,6 +150,7 @@ impl Default for Rules {
             scene_min: hongbao_wxpay::request::amount::SCENE_MIN,
             scene_max: hongbao_wxpay::request::amount::SCENE_MAX,
             notenough_fails_order: false,
+            token_ttl_seconds: 7200,
         }
     }
 }

@@ -1297,9 +1297,10 @@ impl Simulator {
         }
         self.tokens.retain(|_, expiry| *expiry > now);
         let token = self.random_hex(64);
+        let ttl = self.rules.token_ttl_seconds.max(1);
         self.tokens
-            .insert(token.clone(), now + time::Duration::seconds(7200));
-        serde_json::json!({"access_token": token, "expires_in": 7200})
+            .insert(token.clone(), now + time::Duration::seconds(i64::from(ttl)));
+        serde_json::json!({"access_token": token, "expires_in": ttl})
     }
 
     /// `cgi-bin/user/info`.

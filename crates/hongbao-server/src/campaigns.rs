@@ -348,7 +348,13 @@ pub async fn create_campaign(
         .name
         .clone()
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| bad("name", "is required: the campaign's name", "必填：活动名称"))?;
+        .ok_or_else(|| {
+            bad(
+                "name",
+                "is required: the campaign's name",
+                "必填：批量发放的名称",
+            )
+        })?;
     if name.len() > 128 {
         return Err(bad("name", "is longer than 128 bytes", "超过 128 字节"));
     }

@@ -44,6 +44,11 @@ pub enum ApiError {
     IdempotencyConflict,
     /// 409 `campaign_exists`: the name is taken by another file or options.
     CampaignExists(String),
+    /// 409 `activity_exists`: the name is taken by an activity with other rules.
+    ActivityExists(String),
+    /// A prize claim refused by one of its checks, with the refusal's own
+    /// code: 403, 404, 409, 422 or 502.
+    Refused(hongbao_core::prize::Refusal),
     /// 413 `body_too_large`.
     BodyTooLarge(usize),
     /// 502 `wechat_unavailable`: WeChat gave no usable answer.
@@ -65,6 +70,25 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_key_reused"),
             ApiError::CampaignExists(_) => (StatusCode::CONFLICT, "campaign_exists"),
+            ApiError::ActivityExists(_) => (StatusCode::CONFLICT, "activity_exists"),
+            ApiError::Refused(r) => {
+                use hongbao_core::prize::Refusal as R;
+                let status = match r {
+                    R::NotFound => StatusCode::NOT_FOUND,
+                    R::NotYours | R::NotFollowing => StatusCode::FORBIDDEN,
+                    R::AlreadyClaimed
+                    | R::InProgress
+                    | R::PrizeFailed
+                    | R::BudgetExhausted { .. }
+                    | R::DailyLimit { .. } => StatusCode::CONFLICT,
+                    R::NotCash(_)
+                    | R::AmountOutOfRange { .. }
+                    | R::UnknownOpenId
+                    | R::Misconfigured { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                    R::FollowCheckFailed(_) => StatusCode::BAD_GATEWAY,
+                };
+                (status, r.code())
+            }
             ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
@@ -89,7 +113,9 @@ impl ApiError {
                 let zh = match what {
                     "red packet" => "红包",
                     "merchant" => "商户",
-                    "campaign" => "活动",
+                    "campaign" => "批量发放",
+                    "activity" => "活动",
+                    "prize" => "奖品",
                     _ => "资源",
                 };
                 (None, format!("no such {what}"), format!("找不到该{zh}"))
@@ -102,8 +128,18 @@ impl ApiError {
             ApiError::CampaignExists(name) => (
                 Some("name".into()),
                 format!("campaign {name:?} exists with another file or other options; use another name"),
-                format!("活动 {name:?} 已存在（文件或选项不同），请使用其他名称"),
+                format!("批量发放 {name:?} 已存在（文件或选项不同），请使用其他名称"),
             ),
+            ApiError::ActivityExists(name) => (
+                Some("name".into()),
+                format!("activity {name:?} exists with other rules; change it with PATCH /v1/activities/{{id}} or use another name"),
+                format!("活动 {name:?} 已存在（规则不同）；请用 PATCH /v1/activities/{{id}} 修改，或使用其他名称"),
+            ),
+            ApiError::Refused(r) => {
+                use hongbao_core::prize::Refusal as R;
+                let field = matches!(r, R::NotYours | R::UnknownOpenId).then(|| "openid".to_owned());
+                (field, r.message(), r.zh_message())
+            }
             ApiError::BodyTooLarge(max) => (
                 None,
                 format!("the body is larger than {max} bytes"),

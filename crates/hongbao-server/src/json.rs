@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
-fn bad(field: &str, message: String, zh: String) -> ApiError {
+pub(crate) fn bad(field: &str, message: String, zh: String) -> ApiError {
     ApiError::BadField(InvalidField::new(field.to_owned(), message, zh))
 }
 
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -26,7 +26,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn string(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn string(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -39,7 +39,11 @@ fn string(object: &Map<String, Value>, field: &str) -> Result<Option<String>, Ap
 }
 
 /// A whole number of fen (or of shares): not fractional, not negative, not a string.
-fn whole(object: &Map<String, Value>, field: &str, unit: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn whole(
+    object: &Map<String, Value>,
+    field: &str,
+    unit: &str,
+) -> Result<Option<u64>, ApiError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64() {

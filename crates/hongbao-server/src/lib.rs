@@ -1,5 +1,6 @@
-//! hongbao's HTTP service: the JSON API (red packets, merchants), bearer
-//! authentication per tenant, health, Prometheus metrics and the OpenAPI
+//! hongbao's HTTP service: the JSON API (red packets, merchants, campaigns,
+//! prizes), bearer authentication per tenant, health, Prometheus metrics and
+//! the OpenAPI
 //! document; and [`start`], which wires the database, the merchants, the
 //! payout service, the dispatcher and the listener together.
 //!
@@ -9,6 +10,7 @@
 pub mod campaigns;
 pub mod error;
 pub mod json;
+pub mod prizes;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -52,6 +54,14 @@ pub use routes::AppState;
         campaigns::campaign_report,
         campaigns::pause_campaign,
         campaigns::resume_campaign,
+        prizes::create_activity,
+        prizes::list_activities,
+        prizes::get_activity,
+        prizes::update_activity,
+        prizes::grant_prize,
+        prizes::list_prizes,
+        prizes::get_prize,
+        prizes::claim_prize,
         routes::healthz,
         routes::metrics,
     ),
@@ -68,6 +78,10 @@ pub use routes::AppState;
         campaigns::BadRowsJson,
         campaigns::RowErrorJson,
         campaigns::DryRunJson,
+        prizes::ActivityJson,
+        prizes::ActivityList,
+        prizes::PrizeJson,
+        prizes::PrizeList,
         error::ErrorBody,
         error::ErrorDetail,
     )),
@@ -76,6 +90,7 @@ pub use routes::AppState;
         (name = "redpacks", description = "Red packets: create, list, look up, ask WeChat"),
         (name = "merchants", description = "Merchants and their pauses"),
         (name = "campaigns", description = "Campaigns: a whole list of payouts, validated whole, paid at the merchant's rate"),
+        (name = "prizes", description = "The lottery flow: activities, prizes granted to users, claimed once"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -127,6 +142,20 @@ pub fn router(state: AppState) -> Router {
             "/v1/campaigns/{id}/resume",
             post(campaigns::resume_campaign),
         )
+        .route(
+            "/v1/activities",
+            post(prizes::create_activity).get(prizes::list_activities),
+        )
+        .route(
+            "/v1/activities/{id}",
+            get(prizes::get_activity).patch(prizes::update_activity),
+        )
+        .route(
+            "/v1/prizes",
+            post(prizes::grant_prize).get(prizes::list_prizes),
+        )
+        .route("/v1/prizes/{id}", get(prizes::get_prize))
+        .route("/v1/prizes/{id}/claim", post(prizes::claim_prize))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi))
@@ -337,6 +366,11 @@ mod tests {
             "/v1/campaigns/{id}/report.csv",
             "/v1/campaigns/{id}/pause",
             "/v1/campaigns/{id}/resume",
+            "/v1/activities",
+            "/v1/activities/{id}",
+            "/v1/prizes",
+            "/v1/prizes/{id}",
+            "/v1/prizes/{id}/claim",
             "/healthz",
             "/metrics",
         ] {

@@ -61,7 +61,7 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-fn record(state: &AppState, r: &Redpack) -> RecordJson {
+pub(crate) fn record(state: &AppState, r: &Redpack) -> RecordJson {
     let merchant = state.payouts.merchants().get(&r.merchant);
     json::record_json(
         r,
@@ -70,7 +70,7 @@ fn record(state: &AppState, r: &Redpack) -> RecordJson {
     )
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::BodyTooLarge(MAX_BODY));
     }
@@ -99,7 +99,7 @@ pub struct WaitQuery {
     wait: Option<String>,
 }
 
-fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiError> {
+pub(crate) fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiError> {
     match query.wait.as_deref() {
         None | Some("") => Ok(None),
         Some(text) => match text.parse::<u64>() {
@@ -198,7 +198,7 @@ pub struct ListQuery {
     created_to: Option<String>,
 }
 
-fn number(
+pub(crate) fn number(
     field: &'static str,
     text: Option<&str>,
     default: u64,

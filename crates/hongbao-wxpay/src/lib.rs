@@ -47,7 +47,7 @@ pub use official_account::{
     OfficialAccount, OfficialAccountConfig, OfficialAccountError, UserInfo,
 };
 pub use outcome::{
-    CallError, PauseReason, QueryOutcome, SendOutcome, classify_query, classify_send,
+    CallError, PauseReason, QueryOutcome, SendOutcome, classify_query, classify_send, send_action,
 };
 pub use params::Params;
 pub use request::{

@@ -236,8 +236,9 @@ impl OfficialAccount {
             .refreshes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        let lifetime =
-            Duration::from_secs(token.expires_in).saturating_sub(self.config.refresh_margin);
+        // Refreshed `refresh_margin` early, or halfway through a short-lived token.
+        let expires_in = Duration::from_secs(token.expires_in);
+        let lifetime = expires_in - self.config.refresh_margin.min(expires_in / 2);
         Ok(Cached {
             token: AccessToken {
                 value: SecretString::from(token.access_token),
