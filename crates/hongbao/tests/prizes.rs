@@ -529,3 +529,158 @@ async fn a_stale_access_token_is_refreshed_once_however_many_claims_find_it() {
     assert_eq!(records.len(), 100);
     world.assert_exactly_once(&records);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_and_grants_are_checked_named_and_replayable() {
+    let world = started(|_| {}).await;
+    let lottery =
+        json!({"name": "lottery", "scene_id": "PRODUCT_2", "min_amount": 30, "budget": 100_000});
+    let created = activity(&world, TOKEN, lottery.clone()).await;
+    assert_eq!(created["min_amount"], 30);
+    assert_eq!(created["max_amount"], 20_000);
+    assert_eq!(
+        created["send_name"], "hongbao sandbox",
+        "the merchant's default"
+    );
+    assert_eq!(created["require_follow"], true);
+    // The same again is the same activity; other rules under the name are not.
+    let (status, same) = world
+        .post(Some(TOKEN), "/v1/activities", &lottery, None)
+        .await;
+    assert_eq!((status, &same["id"]), (200, &created["id"]));
+    let (status, taken) = world
+        .post(
+            Some(TOKEN),
+            "/v1/activities",
+            &json!({"name": "lottery", "budget": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{taken}");
+    assert_eq!(taken["error"]["code"], "activity_exists");
+    // Rules checked with the field named: 0.30 yuan needs a scene.
+    let (status, bad) = world
+        .post(
+            Some(TOKEN),
+            "/v1/activities",
+            &json!({"name": "cheap", "min_amount": 30}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["field"], "min_amount");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("scene_id")
+    );
+    let (status, bad) = world
+        .post(
+            Some(TOKEN),
+            "/v1/activities",
+            &json!({"name": "mp", "type": "miniprogram", "require_follow": true}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["field"], "require_follow");
+
+    // Grants: the Idempotency-Key replays, and refuses another body.
+    let win = json!({"activity": "lottery", "user": "u-42", "amount": 30});
+    let (first_status, first) = world
+        .post(Some(TOKEN), "/v1/prizes", &win, Some("draw-42"))
+        .await;
+    let (again_status, again) = world
+        .post(Some(TOKEN), "/v1/prizes", &win, Some("draw-42"))
+        .await;
+    assert_eq!((first_status, again_status), (201, 200), "{first} {again}");
+    assert_eq!(first["id"], again["id"]);
+    let (status, reused) = world
+        .post(
+            Some(TOKEN),
+            "/v1/prizes",
+            &json!({"activity": "lottery", "user": "u-42", "amount": 31}),
+            Some("draw-42"),
+        )
+        .await;
+    assert_eq!(status, 409, "{reused}");
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+    let (status, unknown) = world
+        .post(
+            Some(TOKEN),
+            "/v1/prizes",
+            &json!({"activity": "nope", "user": "u-1", "amount": 100}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{unknown}");
+    assert_eq!(unknown["error"]["field"], "activity");
+
+    // A 0.30 yuan lottery prize is paid with its scene.
+    let (status, paid) = claim(&world, &first, &openid(42), 30).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "issued");
+    assert_eq!(paid["redpack"]["scene_id"], "PRODUCT_2");
+    assert_eq!(paid_to(&world, &openid(42))[0].amount, 30);
+
+    // A user's prizes, by their reference.
+    grant(
+        &world,
+        json!({"activity": "lottery", "user": "u-42", "type": "points"}),
+    )
+    .await;
+    grant(
+        &world,
+        json!({"activity": "lottery", "user": "u-43", "amount": 100}),
+    )
+    .await;
+    let (status, mine) = world.get(Some(TOKEN), "/v1/prizes?user=u-42").await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["meta"]["total_count"], 2);
+    let (_, issued) = world
+        .get(Some(TOKEN), "/v1/prizes?activity=lottery&status=issued")
+        .await;
+    assert_eq!(issued["meta"]["total_count"], 1);
+    let (_, theirs) = world.get(Some(OTHER_TOKEN), "/v1/prizes?user=u-42").await;
+    assert_eq!(
+        theirs["meta"]["total_count"], 0,
+        "tenants see their own only"
+    );
+
+    // A mini program activity: the claim answers what wx.sendBizRedPacket needs.
+    activity(
+        &world,
+        TOKEN,
+        json!({"name": "mini", "type": "miniprogram"}),
+    )
+    .await;
+    let mini = grant(
+        &world,
+        json!({"activity": "mini", "user": "u-50", "amount": 200}),
+    )
+    .await;
+    let (status, ready) = claim(&world, &mini, &openid(50), 30).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "issued");
+    assert_eq!(ready["message"], "Your red packet is ready: open it now.");
+    let params = &ready["redpack"]["mini_program"];
+    assert!(
+        params["package"].as_str().is_some_and(|p| !p.is_empty()),
+        "{ready}"
+    );
+    assert!(
+        params["paySign"].as_str().is_some_and(|p| !p.is_empty()),
+        "{ready}"
+    );
+    assert_eq!(
+        world
+            .sandbox
+            .ledger()
+            .iter()
+            .find(|e| e.openid == openid(50))
+            .unwrap()
+            .api,
+        "sendminiprogramhb"
+    );
+}
