@@ -180,3 +180,34 @@ async fn a_refused_payout_gives_back_the_budget_and_the_daily_count() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_check_that_cannot_be_made_refuses_without_storing_or_leaking() {
+    let wrong = "0123456789abcdef0123456789abcdef";
+    let env = common::start_with(
+        |_| {},
+        |toml| {
+            let start = toml.find("app_secret = \"").unwrap() + "app_secret = \"".len();
+            toml.replace_range(start..start + 32, wrong);
+        },
+    )
+    .await;
+    let draw = activity(&env, ActivitySpec::named("draw")).await;
+    let prize = grant(&env, &draw, "u-1", 100).await;
+    match prize::claim(&env.payouts, env.tenant(), &prize.id, &openid(1)).await {
+        Err(ClaimError::Refused(refusal @ Refusal::FollowCheckFailed(_))) => {
+            assert_eq!(refusal.code(), "follow_check_unavailable");
+            let message = refusal.message();
+            assert!(message.contains("40125"), "{message}");
+            assert!(!message.contains(wrong), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = prize::get_prize(env.payouts.ledger(), "acme", &prize.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, PrizeStatus::Pending);
+    assert_eq!(after.claims, 0);
+    assert!(env.settle_all(Duration::from_secs(1)).await.is_empty());
+}
