@@ -645,7 +645,7 @@ pub async fn create_with_key(
     checked: &Checked,
     idempotency: Option<&crate::ledger::Idempotency>,
 ) -> Result<Campaign, DbError> {
-    let db = ledger.db().clone();
+    let db = ledger.db();
     let sql = format!(
         "INSERT INTO campaigns (id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, \
          idempotency_key, request_hash, created_at, updated_at) \
@@ -653,38 +653,21 @@ pub async fn create_with_key(
         now = db.now_sql()
     );
     let id = new_id("cp");
-    let values = (
-        id.clone(),
-        tenant.to_owned(),
-        name.to_owned(),
-        options.merchant.clone(),
-        checked.sha256.clone(),
-        serde_json::to_string(options).expect("options serialise"),
-        to_i64(checked.rows),
-        to_i64(checked.total.get()),
-        idempotency.map(|i| i.key.clone()),
-        idempotency.map(|i| i.request_hash.clone()),
-    );
-    db.write(|tx| {
-        let (sql, v) = (sql.clone(), values.clone());
-        Box::pin(async move {
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(v.0)
-                .bind(v.1)
-                .bind(v.2)
-                .bind(v.3)
-                .bind(v.4)
-                .bind(v.5)
-                .bind(v.6)
-                .bind(v.7)
-                .bind(v.8)
-                .bind(v.9)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
-        })
-    })
-    .await?;
+    let args = vec![
+        id.as_str().into(),
+        tenant.into(),
+        name.into(),
+        options.merchant.as_str().into(),
+        checked.sha256.as_str().into(),
+        serde_json::to_string(options)
+            .expect("options serialise")
+            .into(),
+        to_i64(checked.rows).into(),
+        to_i64(checked.total.get()).into(),
+        idempotency.map(|i| i.key.clone()).into(),
+        idempotency.map(|i| i.request_hash.clone()).into(),
+    ];
+    db.execute(&sql, args).await?;
     get(ledger, &id)
         .await?
         .ok_or_else(|| DbError::Sqlx(sqlx::Error::RowNotFound))

@@ -115,6 +115,45 @@ fn migrator() -> Migrator {
     )
 }
 
+/// A value to bind to a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// Text, or NULL.
+    Text(Option<String>),
+    /// An integer, or NULL.
+    Int(Option<i64>),
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+
 /// A connection pool and its dialect.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -280,6 +319,26 @@ impl Db {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// Runs one statement with `args` in a write transaction; returns how
+    /// many rows it changed.
+    pub async fn execute(&self, sql: &str, args: Vec<Arg>) -> Result<u64, DbError> {
+        let (sql, args) = (sql.to_owned(), std::sync::Arc::new(args));
+        self.write(|tx| {
+            let (sql, args) = (sql.clone(), args.clone());
+            Box::pin(async move {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for arg in args.iter() {
+                    query = match arg {
+                        Arg::Text(v) => query.bind(v.clone()),
+                        Arg::Int(v) => query.bind(*v),
+                    };
+                }
+                Ok(query.execute(&mut **tx).await?.rows_affected())
+            })
+        })
+        .await
     }
 
     /// Closes the pool.

@@ -21,7 +21,7 @@ use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::config::{MerchantConfig, TenantConfig};
-use crate::db::DbError;
+use crate::db::{Arg, DbError};
 use crate::ledger::{Claimed, Idempotency, Ledger, NewRecord, Transition, new_id};
 use crate::model::{Kind, RedpackInput, Status, ValidRedpack, from_ms};
 use crate::payouts::Payouts;
@@ -460,39 +460,25 @@ fn decode_activity(row: &AnyRow) -> Result<Activity, DbError> {
     })
 }
 
-/// The activity's fields in column order, to bind after `id, tenant`.
-type DefValues = (
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    i64,
-);
-
-fn def_values(def: &ActivityDef) -> DefValues {
-    (
-        def.name.clone(),
-        def.merchant.clone(),
-        def.kind.as_str().to_owned(),
-        def.scene_id.clone(),
-        to_i64(def.min_amount.get()),
-        to_i64(def.max_amount.get()),
-        def.send_name.clone(),
-        def.wishing.clone(),
-        def.act_name.clone(),
-        def.remark.clone(),
-        def.budget.map(|b| to_i64(b.get())),
-        def.per_user_daily.map(to_i64),
-        i64::from(def.require_follow),
-    )
+/// The row of an activity: `id, tenant`, then its rules in column order.
+fn activity_args(id: &str, tenant: &str, def: &ActivityDef) -> Vec<Arg> {
+    vec![
+        id.into(),
+        tenant.into(),
+        def.name.as_str().into(),
+        def.merchant.as_str().into(),
+        def.kind.as_str().into(),
+        def.scene_id.clone().into(),
+        to_i64(def.min_amount.get()).into(),
+        to_i64(def.max_amount.get()).into(),
+        def.send_name.as_str().into(),
+        def.wishing.as_str().into(),
+        def.act_name.as_str().into(),
+        def.remark.as_str().into(),
+        def.budget.map(|b| to_i64(b.get())).into(),
+        def.per_user_daily.map(to_i64).into(),
+        i64::from(def.require_follow).into(),
+    ]
 }
 
 /// Creates an activity; the same name with the same rules is the same
@@ -502,7 +488,7 @@ pub async fn create_activity(
     tenant: &str,
     def: &ActivityDef,
 ) -> Result<(Activity, bool), ActivityError> {
-    let db = ledger.db().clone();
+    let db = ledger.db();
     let sql = format!(
         "INSERT INTO activities (id, tenant, name, merchant, kind, scene_id, min_amount, max_amount, send_name, wishing, \
          act_name, remark, budget, per_user_daily, require_follow, committed, created_at, updated_at) \
@@ -510,35 +496,8 @@ pub async fn create_activity(
         now = db.now_sql()
     );
     let id = new_id("ac");
-    let (tenant_s, v) = (tenant.to_owned(), def_values(def));
-    let inserted = db
-        .write(|tx| {
-            let (sql, id, tenant, v) = (sql.clone(), id.clone(), tenant_s.clone(), v.clone());
-            Box::pin(async move {
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(id)
-                    .bind(tenant)
-                    .bind(v.0)
-                    .bind(v.1)
-                    .bind(v.2)
-                    .bind(v.3)
-                    .bind(v.4)
-                    .bind(v.5)
-                    .bind(v.6)
-                    .bind(v.7)
-                    .bind(v.8)
-                    .bind(v.9)
-                    .bind(v.10)
-                    .bind(v.11)
-                    .bind(v.12)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await;
-    match inserted {
-        Ok(()) => Ok((
+    match db.execute(&sql, activity_args(&id, tenant, def)).await {
+        Ok(_) => Ok((
             get_activity(ledger, tenant, &id)
                 .await?
                 .ok_or_else(|| corrupt("the activity vanished"))?,
@@ -558,46 +517,18 @@ pub async fn update_activity(
     activity: &Activity,
     def: &ActivityDef,
 ) -> Result<Activity, ActivityError> {
-    let db = ledger.db().clone();
+    let db = ledger.db();
     let sql = format!(
         "UPDATE activities SET name = $3, merchant = $4, kind = $5, scene_id = $6, min_amount = $7, max_amount = $8, \
          send_name = $9, wishing = $10, act_name = $11, remark = $12, budget = $13, per_user_daily = $14, \
          require_follow = $15, updated_at = {now} WHERE id = $1 AND tenant = $2",
         now = db.now_sql()
     );
-    let (id, tenant, v) = (
-        activity.id.clone(),
-        activity.tenant.clone(),
-        def_values(def),
-    );
-    let updated = db
-        .write(|tx| {
-            let (sql, id, tenant, v) = (sql.clone(), id.clone(), tenant.clone(), v.clone());
-            Box::pin(async move {
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(id)
-                    .bind(tenant)
-                    .bind(v.0)
-                    .bind(v.1)
-                    .bind(v.2)
-                    .bind(v.3)
-                    .bind(v.4)
-                    .bind(v.5)
-                    .bind(v.6)
-                    .bind(v.7)
-                    .bind(v.8)
-                    .bind(v.9)
-                    .bind(v.10)
-                    .bind(v.11)
-                    .bind(v.12)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await;
-    match updated {
-        Ok(()) => get_activity(ledger, &activity.tenant, &activity.id)
+    match db
+        .execute(&sql, activity_args(&activity.id, &activity.tenant, def))
+        .await
+    {
+        Ok(_) => get_activity(ledger, &activity.tenant, &activity.id)
             .await?
             .ok_or_else(|| corrupt("the activity vanished").into()),
         Err(e) if e.is_unique_violation() => Err(ActivityError::Exists(def.name.clone())),
@@ -896,46 +827,27 @@ pub async fn grant(
     {
         return found.map(|p| (p, false));
     }
-    let db = ledger.db().clone();
+    let db = ledger.db();
     let sql = format!(
         "INSERT INTO prizes (id, tenant, activity_id, user_ref, kind, amount, openid, status, idempotency_key, request_hash, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, {now}, {now})",
         now = db.now_sql()
     );
     let id = new_id("pz");
-    let values = (
-        id.clone(),
-        tenant.clone(),
-        activity.id.clone(),
-        input.user.trim().to_owned(),
-        input.kind.as_str(),
-        to_i64(input.amount.unwrap_or(0)),
-        input.openid.clone(),
-        idempotency.map(|k| k.key.clone()),
-        idempotency.map(|k| k.request_hash.clone()),
-    );
-    let inserted = db
-        .write(|tx| {
-            let (sql, v) = (sql.clone(), values.clone());
-            Box::pin(async move {
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(v.0)
-                    .bind(v.1)
-                    .bind(v.2)
-                    .bind(v.3)
-                    .bind(v.4)
-                    .bind(v.5)
-                    .bind(v.6)
-                    .bind(v.7)
-                    .bind(v.8)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await;
+    let args = vec![
+        id.as_str().into(),
+        tenant.as_str().into(),
+        activity.id.as_str().into(),
+        input.user.trim().into(),
+        input.kind.as_str().into(),
+        to_i64(input.amount.unwrap_or(0)).into(),
+        input.openid.clone().into(),
+        idempotency.map(|k| k.key.clone()).into(),
+        idempotency.map(|k| k.request_hash.clone()).into(),
+    ];
+    let inserted = db.execute(&sql, args).await;
     match inserted {
-        Ok(()) => Ok((
+        Ok(_) => Ok((
             get_prize(ledger, &tenant, &id)
                 .await?
                 .ok_or_else(|| corrupt("the prize vanished"))?,
