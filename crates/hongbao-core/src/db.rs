@@ -88,7 +88,7 @@ impl DbError {
     }
 }
 
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (
         2,
@@ -96,6 +96,7 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         include_str!("../migrations/0002_campaigns.sql"),
     ),
     (3, "prizes", include_str!("../migrations/0003_prizes.sql")),
+    (4, "pace", include_str!("../migrations/0004_pace.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -161,6 +162,8 @@ pub struct Db {
     dialect: Dialect,
     /// `now` in milliseconds, as an SQL expression of this dialect.
     now: &'static str,
+    /// `now` in microseconds, as an SQL expression of this dialect.
+    now_us: &'static str,
 }
 
 impl Db {
@@ -219,13 +222,44 @@ impl Db {
             Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000 AS BIGINT)",
             Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
         };
-        Ok(Db { pool, dialect, now })
+        let now_us = match dialect {
+            Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000000 AS BIGINT)",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        };
+        Ok(Db {
+            pool,
+            dialect,
+            now,
+            now_us,
+        })
     }
 
-    /// Applies the migrations that are not applied yet.
+    /// Applies the migrations that are not applied yet (one process at a
+    /// time: on PostgreSQL the migrator holds an advisory lock, so several
+    /// instances starting together do not race).
     pub async fn migrate(&self) -> Result<(), DbError> {
         migrator().run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The migrations this build knows that the database has not applied,
+    /// as `(version, name)`.
+    pub async fn pending_migrations(&self) -> Result<Vec<(i64, &'static str)>, DbError> {
+        use sqlx::migrate::Migrate;
+        let migrator = migrator();
+        let mut conn = self.pool.acquire().await?;
+        conn.ensure_migrations_table(&migrator.table_name).await?;
+        let applied: std::collections::BTreeSet<i64> = conn
+            .list_applied_migrations(&migrator.table_name)
+            .await?
+            .into_iter()
+            .map(|m| m.version)
+            .collect();
+        Ok(MIGRATIONS
+            .iter()
+            .filter(|(version, _, _)| !applied.contains(version))
+            .map(|(version, name, _)| (*version, *name))
+            .collect())
     }
 
     /// The pool, for reads.
@@ -241,6 +275,11 @@ impl Db {
     /// The SQL expression of the database's clock, in milliseconds.
     pub fn now_sql(&self) -> &'static str {
         self.now
+    }
+
+    /// The SQL expression of the database's clock, in microseconds.
+    pub fn now_us_sql(&self) -> &'static str {
+        self.now_us
     }
 
     /// The database's clock, in milliseconds since the epoch.

@@ -28,7 +28,8 @@ pub struct MerchantRuntime {
     pub config: MerchantConfig,
     /// The protocol client.
     pub client: Client,
-    /// The pace of its calls (shared by every dispatcher in this process).
+    /// The pace of its calls (shared through the database by every
+    /// process that calls on the merchant's behalf).
     pub pacer: Pacer,
     /// The official account's client (follow checks), built on first use;
     /// its access token is cached and shared by every claim.
@@ -36,10 +37,13 @@ pub struct MerchantRuntime {
 }
 
 impl MerchantRuntime {
-    /// Builds the merchant's client and pace.
-    pub fn new(config: MerchantConfig) -> Result<MerchantRuntime, crate::merchant::SetupError> {
+    /// Builds the merchant's client, and its pace shared through `db`.
+    pub fn new(
+        config: MerchantConfig,
+        db: &crate::db::Db,
+    ) -> Result<MerchantRuntime, crate::merchant::SetupError> {
         let client = crate::merchant::client(&config)?;
-        let pacer = Pacer::per_minute(config.rate_per_minute);
+        let pacer = Pacer::per_minute(db.clone(), &config.name, config.rate_per_minute);
         Ok(MerchantRuntime {
             config,
             client,
@@ -438,13 +442,24 @@ fn attempt_row(
     }
 }
 
+/// The pace could not be taken (the database is away): no call was made.
+struct NoSlot;
+
+/// Waits for a slot of the merchant's pace, then makes the call.
 async fn call(
     shared: &Shared,
     merchant: &MerchantRuntime,
     prepared: &hongbao_wxpay::Prepared,
     queued: &mut Queued,
-) -> (Result<Reply, CallError>, SystemTime, Duration) {
-    let waited = merchant.pacer.wait().await;
+) -> Result<(Result<Reply, CallError>, SystemTime, Duration), NoSlot> {
+    let waited = match merchant.pacer.wait().await {
+        Ok(waited) => waited,
+        Err(e) => {
+            shared.metrics.database_error();
+            tracing::warn!(merchant = %merchant.name(), "no call without a slot of the pace: {e}");
+            return Err(NoSlot);
+        }
+    };
     queued.started();
     shared.metrics.limiter_wait(merchant.name(), waited);
     let started = SystemTime::now();
@@ -452,7 +467,18 @@ async fn call(
     let result = merchant.client.call(prepared).await;
     let latency = clock.elapsed();
     shared.metrics.wechat_latency(prepared.api(), latency);
-    (result, started, latency)
+    Ok((result, started, latency))
+}
+
+/// Nothing was called: the record waits and stays as it was.
+fn untouched(claimed: &Claimed) -> Transition {
+    Transition::Retry {
+        status: claimed.status,
+        delay_ms: decide::MIN_RETRY_MS,
+        needs_query: claimed.needs_query,
+        merchant_refused: false,
+        err_code: None,
+    }
 }
 
 async fn attempt(
@@ -475,7 +501,12 @@ async fn attempt(
             });
         let decision = match query {
             Ok(prepared) => {
-                let (result, started, latency) = call(shared, merchant, &prepared, queued).await;
+                let Ok((result, started, latency)) =
+                    call(shared, merchant, &prepared, queued).await
+                else {
+                    let transition = untouched(&claimed);
+                    return recorded(claimed, transition, attempts, None);
+                };
                 let outcome = classify_query(&result);
                 let label = query_label(&outcome);
                 shared.metrics.call(merchant.name(), Api::GetHbInfo, label);
@@ -505,7 +536,7 @@ async fn attempt(
             AfterQuery::Send => {}
             AfterQuery::Done(transition) => return recorded(claimed, transition, attempts, None),
             AfterQuery::SlowDown(transition) => {
-                merchant.pacer.slow_down();
+                merchant.pacer.slow_down().await;
                 return recorded(claimed, transition, attempts, None);
             }
             AfterQuery::Pause(transition, reason, code) => {
@@ -513,7 +544,11 @@ async fn attempt(
             }
         }
     }
-    let (result, started, latency) = call(shared, merchant, &claimed.request, queued).await;
+    let Ok((result, started, latency)) = call(shared, merchant, &claimed.request, queued).await
+    else {
+        let transition = untouched(&claimed);
+        return recorded(claimed, transition, attempts, None);
+    };
     let outcome = classify_send(&result);
     let (transition, effect) = decide::after_send(&claimed, &outcome, age);
     let label = send_label(&outcome);
@@ -531,7 +566,7 @@ async fn attempt(
     match effect {
         MerchantEffect::None => recorded(claimed, transition, attempts, None),
         MerchantEffect::SlowDown => {
-            merchant.pacer.slow_down();
+            merchant.pacer.slow_down().await;
             recorded(claimed, transition, attempts, None)
         }
         MerchantEffect::Pause(reason, code) => {
@@ -706,7 +741,11 @@ async fn reconcile_one(
     let Ok(prepared) = merchant.client.prepare(&GetHbInfo { mch_billno }) else {
         return;
     };
-    let (result, started, latency) = call(shared, merchant, &prepared, &mut Queued(None)).await;
+    // Without a slot the lease runs out and the packet is followed later.
+    let Ok((result, started, latency)) = call(shared, merchant, &prepared, &mut Queued(None)).await
+    else {
+        return;
+    };
     let outcome = classify_query(&result);
     let label = query_label(&outcome);
     shared.metrics.call(merchant.name(), Api::GetHbInfo, label);
@@ -724,7 +763,7 @@ async fn reconcile_one(
             (status, Some(info.status.as_str()), info.refund_amount, next)
         }
         hongbao_wxpay::QueryOutcome::RateLimited => {
-            merchant.pacer.slow_down();
+            merchant.pacer.slow_down().await;
             (None, None, None, Some(decide::MAX_RETRY_MS))
         }
         _ => (

@@ -1,4 +1,5 @@
-//! The per-merchant pace of calls to WeChat.
+//! The per-merchant pace of calls to WeChat, shared through the database
+//! by every process that calls on the merchant's behalf.
 //!
 //! One call every `60 s / rate_per_minute`, never two in the same slot: at
 //! most `rate_per_minute` calls in any minute and at most `rate / 60` in
@@ -6,79 +7,276 @@
 //! quota needs, so that the jitter of the network cannot make WeChat see
 //! one call too many in its window. A `FREQ_LIMIT` halves the pace for a
 //! minute. Sends and queries share the pace: WeChat counts both.
+//!
+//! The quota is the merchant's, however many `hongbao serve`, `send` or
+//! `campaign run` processes share its database, so the slots are handed
+//! out by the database: a process reserves a few consecutive slots at a
+//! time (as many as it has callers waiting, at most 100 ms worth) by
+//! moving the merchant's `next_slot_us` forward in one transaction. Slots
+//! are times on the database's clock, so processes whose own clocks
+//! disagree still share one timeline. A slot is used within its own
+//! interval or not at all: a process that reaches a slot late (a pause, a
+//! slow commit) skips it rather than making up for it with a burst.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sqlx::AssertSqlSafe;
 use tokio::time::Instant;
 
-/// How long a `FREQ_LIMIT` slows the merchant down.
-const SLOW_FOR: Duration = Duration::from_secs(60);
+use crate::db::{Db, DbError, Dialect};
 
+/// How long a `FREQ_LIMIT` slows the merchant down (µs).
+const SLOW_FOR_US: i64 = 60_000_000;
+/// The gap left after a `FREQ_LIMIT` before the next call (µs).
+const GAP_AFTER_LIMIT_US: i64 = 1_000_000;
+/// The most pace one reservation takes: what others may lose if this
+/// process reserves slots and then has nothing to send.
+const BLOCK: Duration = Duration::from_millis(100);
+/// How long a caller keeps trying to reach the database for a slot.
+const RESERVE_FOR: Duration = Duration::from_secs(10);
+
+/// Slots reserved from the shared timeline: `first`, `first + step`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The first slot (database time, µs).
+    pub first_us: i64,
+    /// The time between two slots (µs).
+    pub step_us: i64,
+    /// How many slots.
+    pub count: u32,
+    /// The merchant's next free slot after these.
+    pub next_us: i64,
+}
+
+/// Reserves `count` consecutive slots: from the next free slot, or from
+/// `now` if the pace has been idle, two intervals apart while slowed down.
+pub fn reserve(
+    next_slot_us: i64,
+    slow_until_us: i64,
+    now_us: i64,
+    count: u32,
+    interval_us: i64,
+) -> Reservation {
+    let step_us = if now_us < slow_until_us {
+        interval_us.saturating_mul(2)
+    } else {
+        interval_us
+    };
+    let first_us = next_slot_us.max(now_us);
+    Reservation {
+        first_us,
+        step_us,
+        count,
+        next_us: first_us.saturating_add(step_us.saturating_mul(i64::from(count))),
+    }
+}
+
+/// The state after a `FREQ_LIMIT` answer at `now`: `(next_slot_us,
+/// slow_until_us)`.
+pub fn after_freq_limit(next_slot_us: i64, now_us: i64) -> (i64, i64) {
+    (
+        next_slot_us.max(now_us.saturating_add(GAP_AFTER_LIMIT_US)),
+        now_us.saturating_add(SLOW_FOR_US),
+    )
+}
+
+/// Slots of this process, on its own clock.
 #[derive(Debug)]
-struct State {
+struct Block {
     next: Instant,
-    slow_until: Option<Instant>,
+    step: Duration,
+    left: u32,
 }
 
 /// The pace of one merchant's calls.
 #[derive(Debug)]
 pub struct Pacer {
-    interval: Duration,
-    state: Mutex<State>,
+    db: Db,
+    merchant: String,
+    /// Full pace: the time between two calls (µs).
+    interval_us: i64,
+    /// The most slots one reservation takes.
+    block_max: u32,
+    /// Callers in [`Pacer::wait`]: how many slots to reserve next.
+    waiting: AtomicUsize,
+    /// Slots reserved and not yet used. Held across a reservation, so
+    /// that one caller at a time asks the database.
+    block: tokio::sync::Mutex<Block>,
+}
+
+/// Decrements the waiting count when a caller leaves, however it leaves.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Pacer {
-    /// A pace of at most `rate_per_minute` calls a minute.
-    pub fn per_minute(rate_per_minute: u32) -> Pacer {
-        let rate = u64::from(rate_per_minute.max(1));
-        // 60 s × 1.01 / rate, in nanoseconds.
-        let interval = Duration::from_nanos(60_600_000_000 / rate);
+    /// A pace of at most `rate_per_minute` calls a minute for `merchant`,
+    /// shared with every process on `db`.
+    pub fn per_minute(db: Db, merchant: &str, rate_per_minute: u32) -> Pacer {
+        let rate = i64::from(rate_per_minute.max(1));
+        // 60 s × 1.01 / rate, in microseconds (at least 1).
+        let interval_us = (60_600_000 / rate).max(1);
+        let per_block = i64::try_from(BLOCK.as_micros()).unwrap_or(i64::MAX) / interval_us;
         Pacer {
-            interval,
-            state: Mutex::new(State {
+            db,
+            merchant: merchant.to_owned(),
+            interval_us,
+            block_max: u32::try_from(per_block.clamp(1, 1024)).unwrap_or(1),
+            waiting: AtomicUsize::new(0),
+            block: tokio::sync::Mutex::new(Block {
                 next: Instant::now(),
-                slow_until: None,
+                step: Duration::ZERO,
+                left: 0,
             }),
         }
     }
 
     /// The time between two calls at full pace.
     pub fn interval(&self) -> Duration {
-        self.interval
+        Duration::from_micros(u64::try_from(self.interval_us).unwrap_or(1))
     }
 
     /// How many calls fit in `window` at full pace.
     pub fn calls_in(&self, window: Duration) -> u32 {
-        u32::try_from(window.as_nanos() / self.interval.as_nanos().max(1)).unwrap_or(u32::MAX)
+        u32::try_from(window.as_micros() / self.interval().as_micros().max(1)).unwrap_or(u32::MAX)
     }
 
     /// Takes the next slot and waits for it; returns how long it waited.
-    pub async fn wait(&self) -> Duration {
-        let now = Instant::now();
-        let slot = {
-            let mut state = self.state.lock().expect("pacer lock");
-            let slow = state.slow_until.is_some_and(|until| now < until);
-            let interval = if slow {
-                self.interval * 2
-            } else {
-                self.interval
-            };
-            let slot = state.next.max(now);
-            state.next = slot + interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-        slot.saturating_duration_since(now)
+    /// Fails only when the database could not be reached for a while: then
+    /// no call may be made.
+    pub async fn wait(&self) -> Result<Duration, DbError> {
+        let entered = Instant::now();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        let mut failures = 0u32;
+        loop {
+            let mut block = self.block.lock().await;
+            let now = Instant::now();
+            while block.left > 0 {
+                let (slot, step) = (block.next, block.step);
+                block.next = slot + step;
+                block.left -= 1;
+                // A slot is good until the next one begins; a late one is
+                // skipped, never used in a burst with the next.
+                if now < slot + step {
+                    drop(block);
+                    tokio::time::sleep_until(slot).await;
+                    return Ok(entered.elapsed());
+                }
+            }
+            let want = u32::try_from(self.waiting.load(Ordering::SeqCst))
+                .unwrap_or(u32::MAX)
+                .clamp(1, self.block_max);
+            match self.reserve_slots(want).await {
+                Ok(reserved) => *block = reserved,
+                Err(e) => {
+                    drop(block);
+                    failures += 1;
+                    if entered.elapsed() >= RESERVE_FOR {
+                        return Err(e);
+                    }
+                    tracing::warn!(merchant = %self.merchant, "cannot reserve a slot of the pace: {e}");
+                    tokio::time::sleep(Duration::from_millis(100) * failures.min(10)).await;
+                }
+            }
+        }
     }
 
-    /// Halves the pace for a minute (WeChat answered `FREQ_LIMIT`), and
-    /// leaves a one-second gap before the next call.
-    pub fn slow_down(&self) {
-        let now = Instant::now();
-        let mut state = self.state.lock().expect("pacer lock");
-        state.slow_until = Some(now + SLOW_FOR);
-        state.next = state.next.max(now + Duration::from_secs(1));
+    /// Reserves `count` slots in the database and maps them onto this
+    /// process's clock.
+    async fn reserve_slots(&self, count: u32) -> Result<Block, DbError> {
+        let interval_us = self.interval_us;
+        let (now_us, local, reservation) = self
+            .update(move |next, slow_until, now| {
+                let r = reserve(next, slow_until, now, count, interval_us);
+                (r.next_us, slow_until, r)
+            })
+            .await?;
+        let offset = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
+        let ahead = reservation.first_us - now_us;
+        Ok(Block {
+            next: local + offset(ahead),
+            step: offset(reservation.step_us),
+            left: reservation.count,
+        })
+    }
+
+    /// Halves the pace of every process for a minute (WeChat answered
+    /// `FREQ_LIMIT`), after a one-second gap. The slots this process had
+    /// reserved are given up; those of others run out within 100 ms.
+    pub async fn slow_down(&self) {
+        let mut block = self.block.lock().await;
+        block.left = 0;
+        let result = self
+            .update(|next, _, now| {
+                let (next, slow_until) = after_freq_limit(next, now);
+                (next, slow_until, ())
+            })
+            .await;
+        if let Err(e) = result {
+            // The pace stays as it was; the next FREQ_LIMIT tries again.
+            tracing::warn!(merchant = %self.merchant, "cannot slow the pace down: {e}");
+        }
+    }
+
+    /// Reads the merchant's pace under a write lock, applies `change`
+    /// (`next`, `slow_until`, `now` → new `next`, `slow_until`, result) and
+    /// stores it. Answers the database's `now`, the local instant that
+    /// matches it, and `change`'s result.
+    async fn update<T, F>(&self, change: F) -> Result<(i64, Instant, T), DbError>
+    where
+        T: Send + 'static,
+        F: Fn(i64, i64, i64) -> (i64, i64, T) + Send + Sync + Clone + 'static,
+    {
+        let now_sql = self.db.now_us_sql();
+        let lock = match self.db.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let merchant = self.merchant.clone();
+        self.db
+            .write(move |tx| {
+                let (merchant, change) = (merchant.clone(), change.clone());
+                Box::pin(async move {
+                    let sql = format!(
+                        "INSERT INTO merchant_pace (merchant, next_slot_us, slow_until_us) \
+                         VALUES ($1, {now_sql}, 0) ON CONFLICT (merchant) DO NOTHING"
+                    );
+                    sqlx::query(AssertSqlSafe(sql))
+                        .bind(merchant.clone())
+                        .execute(&mut **tx)
+                        .await?;
+                    let sql = format!(
+                        "SELECT next_slot_us, slow_until_us, {now_sql} FROM merchant_pace \
+                         WHERE merchant = $1{lock}"
+                    );
+                    let (next, slow_until, now): (i64, i64, i64) =
+                        sqlx::query_as(AssertSqlSafe(sql))
+                            .bind(merchant.clone())
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    // The database's `now` was read just now: the local
+                    // clock at this moment is its counterpart.
+                    let local = Instant::now();
+                    let (next, slow_until, result) = change(next, slow_until, now);
+                    sqlx::query(
+                        "UPDATE merchant_pace SET next_slot_us = $1, slow_until_us = $2 \
+                         WHERE merchant = $3",
+                    )
+                    .bind(next)
+                    .bind(slow_until)
+                    .bind(merchant)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok((now, local, result))
+                })
+            })
+            .await
     }
 }
 
@@ -86,39 +284,38 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn never_more_than_the_rate_in_any_minute() {
-        let pacer = Pacer::per_minute(600);
-        let start = Instant::now();
-        let mut times = Vec::new();
-        for _ in 0..1_300 {
-            pacer.wait().await;
-            times.push(Instant::now().duration_since(start));
-        }
-        // Any window of 60 s holds at most 600 calls.
-        let minute = Duration::from_secs(60);
-        for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().take_while(|u| **u < *t + minute).count();
-            assert!(
-                in_window <= 600,
-                "{in_window} calls in the minute from {t:?}"
-            );
-        }
-        // And the pace is within 1% of the quota.
-        let per_minute = 1_299 * 60_000 / u64::try_from(times[1_299].as_millis()).unwrap();
-        assert!((593..=600).contains(&per_minute), "{per_minute}");
+    #[test]
+    fn an_idle_pace_starts_now_and_a_busy_one_after_the_last_slot() {
+        let idle = reserve(1_000, 0, 5_000, 3, 100);
+        assert_eq!(
+            (idle.first_us, idle.step_us, idle.next_us),
+            (5_000, 100, 5_300)
+        );
+        let busy = reserve(9_000, 0, 5_000, 2, 100);
+        assert_eq!((busy.first_us, busy.next_us), (9_000, 9_200));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn freq_limit_halves_the_pace_for_a_minute() {
-        let pacer = Pacer::per_minute(600);
-        pacer.wait().await;
-        pacer.slow_down();
-        let start = Instant::now();
-        for _ in 0..10 {
-            pacer.wait().await;
+    #[test]
+    fn a_slowed_pace_takes_two_intervals_a_slot_until_the_minute_is_over() {
+        let (next, slow_until) = after_freq_limit(0, 10_000_000);
+        assert_eq!(next, 11_000_000);
+        assert_eq!(slow_until, 70_000_000);
+        let slowed = reserve(next, slow_until, 10_500_000, 4, 100);
+        assert_eq!((slowed.first_us, slowed.step_us), (11_000_000, 200));
+        let later = reserve(next, slow_until, 70_000_000, 4, 100);
+        assert_eq!(later.step_us, 100);
+    }
+
+    #[test]
+    fn consecutive_reservations_never_share_a_slot() {
+        let mut next = 0;
+        let mut taken = Vec::new();
+        for (i, count) in [3u32, 1, 7, 2].into_iter().enumerate() {
+            let now = i64::try_from(i).unwrap() * 150;
+            let r = reserve(next, 0, now, count, 100);
+            taken.extend((0..i64::from(count)).map(|k| r.first_us + k * r.step_us));
+            next = r.next_us;
         }
-        // A 1 s gap, then 9 slots of 202 ms.
-        assert!(Instant::now().duration_since(start) >= Duration::from_millis(1_000 + 9 * 200));
+        assert!(taken.windows(2).all(|w| w[1] - w[0] >= 100), "{taken:?}");
     }
 }

@@ -320,7 +320,7 @@ impl Payouts {
             .client
             .prepare(&GetHbInfo { mch_billno: billno })
             .map_err(|e| StatusError::Wechat(e.to_string()))?;
-        merchant.pacer.wait().await;
+        merchant.pacer.wait().await?;
         let outcome = classify_query(&merchant.client.call(&prepared).await);
         match outcome {
             QueryOutcome::Found(info) => {

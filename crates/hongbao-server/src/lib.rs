@@ -220,7 +220,7 @@ pub async fn services(config: &Config) -> Result<Arc<Payouts>, StartError> {
     for merchant in config.merchants.values() {
         merchants.insert(
             merchant.name.clone(),
-            Arc::new(MerchantRuntime::new(merchant.clone())?),
+            Arc::new(MerchantRuntime::new(merchant.clone(), &db)?),
         );
     }
     Ok(Arc::new(Payouts::new(

@@ -97,7 +97,7 @@ pub async fn service(config: &Config) -> Arc<Payouts> {
         .map(|m| {
             (
                 m.name.clone(),
-                Arc::new(MerchantRuntime::new(m.clone()).unwrap()),
+                Arc::new(MerchantRuntime::new(m.clone(), &db).unwrap()),
             )
         })
         .collect();
