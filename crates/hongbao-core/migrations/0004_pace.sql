@@ -1,10 +1,11 @@
--- The pace of each merchant's calls to WeChat, shared by every process on
--- the database: WeChat's quota is the merchant's, however many instances
--- call on its behalf. Times are the database's clock, in microseconds, so
+-- The pace of each merchant's calls to WeChat (by mch_id: WeChat's quota
+-- is the merchant account's, whatever names the configuration gives it),
+-- shared by every process on the database, however many instances call on
+-- its behalf. Times are the database's clock, in microseconds, so
 -- that instances whose clocks disagree still share one timeline.
 
 CREATE TABLE merchant_pace (
-    merchant       TEXT PRIMARY KEY,
+    mch_id         TEXT PRIMARY KEY,
     -- The first slot nobody has taken yet.
     next_slot_us   BIGINT NOT NULL,
     -- Until then the pace is halved (WeChat answered FREQ_LIMIT).

@@ -168,6 +168,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<Text>,
+    migrate: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +255,10 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// `url`: `sqlite://…` (default: `hongbao.db` in the data directory) or `postgres://…`.
     pub url: String,
+    /// `migrate`, default true: apply pending migrations at start. Off for
+    /// operators who run `hongbao migrate` themselves; then a process
+    /// refuses to start on a database that lacks a migration.
+    pub migrate: bool,
 }
 
 /// `[dispatch]`.
@@ -545,6 +550,18 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
         }),
     };
 
+    let migrate = match raw.database.migrate.as_ref().map(|t| t.0.trim()) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            problems.add(
+                "database.migrate",
+                format!("{other:?} is not true or false"),
+            );
+            true
+        }
+    };
+
     let mut merchants = BTreeMap::new();
     for (name, raw) in raw.merchants {
         if let Some(merchant) = resolve_merchant(&name, raw, &mut problems) {
@@ -608,7 +625,7 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
     Ok(Config {
         file,
         server: ServerConfig { listen, data_dir },
-        database: DatabaseConfig { url },
+        database: DatabaseConfig { url, migrate },
         dispatch,
         merchants,
         tenants,

@@ -38,6 +38,9 @@ pub fn reconcile_in_ms(done: i64, age_ms: i64) -> Option<i64> {
     const MINUTE: i64 = 60_000;
     const HOUR: i64 = 60 * MINUTE;
     const DAY: i64 = 24 * HOUR;
+    if age_ms >= QUERY_WINDOW_MS {
+        return None;
+    }
     // Offsets from creation.
     const SCHEDULE: [i64; 9] = [
         MINUTE,
@@ -59,6 +62,19 @@ pub fn reconcile_in_ms(done: i64, age_ms: i64) -> Option<i64> {
         return None;
     }
     Some((target - age_ms).max(MINUTE))
+}
+
+/// WeChat answers gethbinfo for 30 days after the send.
+pub const QUERY_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
+
+/// When to ask again after a query that gave no answer (an error, or
+/// `FREQ_LIMIT`): at the next step of the schedule, or soon if the schedule
+/// has run out while the query window is still open; `None` once it closed.
+pub fn reconcile_again_ms(done: i64, age_ms: i64) -> Option<i64> {
+    if age_ms >= QUERY_WINDOW_MS {
+        return None;
+    }
+    reconcile_in_ms(done, age_ms).or(Some(MAX_RETRY_MS))
 }
 
 fn sent(
@@ -648,5 +664,11 @@ mod tests {
             assert!(done < 50);
         }
         assert!(age <= 30 * day);
+        // A packet past the window is never asked about again, however
+        // the last query went.
+        assert_eq!(reconcile_in_ms(3, 30 * day), None);
+        assert_eq!(reconcile_again_ms(3, 30 * day + 1), None);
+        assert_eq!(reconcile_again_ms(40, 29 * day), Some(MAX_RETRY_MS));
+        assert_eq!(reconcile_again_ms(1, 0), reconcile_in_ms(1, 0));
     }
 }

@@ -43,7 +43,7 @@ impl MerchantRuntime {
         db: &crate::db::Db,
     ) -> Result<MerchantRuntime, crate::merchant::SetupError> {
         let client = crate::merchant::client(&config)?;
-        let pacer = Pacer::per_minute(db.clone(), &config.name, config.rate_per_minute);
+        let pacer = Pacer::per_minute(db.clone(), config.mch_id.as_str(), config.rate_per_minute);
         Ok(MerchantRuntime {
             config,
             client,
@@ -764,14 +764,9 @@ async fn reconcile_one(
         }
         hongbao_wxpay::QueryOutcome::RateLimited => {
             merchant.pacer.slow_down().await;
-            (None, None, None, Some(decide::MAX_RETRY_MS))
+            (None, None, None, decide::reconcile_again_ms(done, age))
         }
-        _ => (
-            None,
-            None,
-            None,
-            decide::reconcile_in_ms(done + 1, age).or(Some(decide::MAX_RETRY_MS)),
-        ),
+        _ => (None, None, None, decide::reconcile_again_ms(done + 1, age)),
     };
     if let Err(e) = shared
         .ledger

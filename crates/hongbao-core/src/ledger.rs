@@ -345,6 +345,29 @@ impl Ledger {
     ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
         let db = self.db.clone();
         let batch = std::sync::Arc::new(batch);
+        let keyed = batch.iter().any(|r| r.idempotency.is_some());
+        // Another process may store the same idempotency key between our
+        // look-up and our insert (PostgreSQL does not serialise the two
+        // transactions as SQLite's one writer does): its commit makes ours
+        // fail on the unique key, and the batch again finds its record.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result = self.store_once(&db, &batch, progress.clone()).await;
+            match result {
+                Err(e) if keyed && tries < 3 && e.is_unique_violation() => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn store_once(
+        &self,
+        db: &Db,
+        batch: &std::sync::Arc<Vec<NewRecord>>,
+        progress: Option<(String, i64)>,
+    ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
+        let (db, batch) = (db.clone(), batch.clone());
         self.db
             .write(move |tx| {
                 let (db, batch, progress) = (db.clone(), batch.clone(), progress.clone());

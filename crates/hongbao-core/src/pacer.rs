@@ -93,7 +93,8 @@ struct Block {
 #[derive(Debug)]
 pub struct Pacer {
     db: Db,
-    merchant: String,
+    /// The merchant account: WeChat's quota is per mch_id.
+    mch_id: String,
     /// Full pace: the time between two calls (µs).
     interval_us: i64,
     /// The most slots one reservation takes.
@@ -115,16 +116,16 @@ impl Drop for Waiting<'_> {
 }
 
 impl Pacer {
-    /// A pace of at most `rate_per_minute` calls a minute for `merchant`,
-    /// shared with every process on `db`.
-    pub fn per_minute(db: Db, merchant: &str, rate_per_minute: u32) -> Pacer {
+    /// A pace of at most `rate_per_minute` calls a minute for the merchant
+    /// account `mch_id`, shared with every process on `db`.
+    pub fn per_minute(db: Db, mch_id: &str, rate_per_minute: u32) -> Pacer {
         let rate = i64::from(rate_per_minute.max(1));
         // 60 s × 1.01 / rate, in microseconds (at least 1).
         let interval_us = (60_600_000 / rate).max(1);
         let per_block = i64::try_from(BLOCK.as_micros()).unwrap_or(i64::MAX) / interval_us;
         Pacer {
             db,
-            merchant: merchant.to_owned(),
+            mch_id: mch_id.to_owned(),
             interval_us,
             block_max: u32::try_from(per_block.clamp(1, 1024)).unwrap_or(1),
             waiting: AtomicUsize::new(0),
@@ -180,7 +181,7 @@ impl Pacer {
                     if entered.elapsed() >= RESERVE_FOR {
                         return Err(e);
                     }
-                    tracing::warn!(merchant = %self.merchant, "cannot reserve a slot of the pace: {e}");
+                    tracing::warn!(mch_id = %self.mch_id, "cannot reserve a slot of the pace: {e}");
                     tokio::time::sleep(Duration::from_millis(100) * failures.min(10)).await;
                 }
             }
@@ -220,7 +221,7 @@ impl Pacer {
             .await;
         if let Err(e) = result {
             // The pace stays as it was; the next FREQ_LIMIT tries again.
-            tracing::warn!(merchant = %self.merchant, "cannot slow the pace down: {e}");
+            tracing::warn!(mch_id = %self.mch_id, "cannot slow the pace down: {e}");
         }
     }
 
@@ -238,26 +239,26 @@ impl Pacer {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
-        let merchant = self.merchant.clone();
+        let mch_id = self.mch_id.clone();
         self.db
             .write(move |tx| {
-                let (merchant, change) = (merchant.clone(), change.clone());
+                let (mch_id, change) = (mch_id.clone(), change.clone());
                 Box::pin(async move {
                     let sql = format!(
-                        "INSERT INTO merchant_pace (merchant, next_slot_us, slow_until_us) \
-                         VALUES ($1, {now_sql}, 0) ON CONFLICT (merchant) DO NOTHING"
+                        "INSERT INTO merchant_pace (mch_id, next_slot_us, slow_until_us) \
+                         VALUES ($1, {now_sql}, 0) ON CONFLICT (mch_id) DO NOTHING"
                     );
                     sqlx::query(AssertSqlSafe(sql))
-                        .bind(merchant.clone())
+                        .bind(mch_id.clone())
                         .execute(&mut **tx)
                         .await?;
                     let sql = format!(
                         "SELECT next_slot_us, slow_until_us, {now_sql} FROM merchant_pace \
-                         WHERE merchant = $1{lock}"
+                         WHERE mch_id = $1{lock}"
                     );
                     let (next, slow_until, now): (i64, i64, i64) =
                         sqlx::query_as(AssertSqlSafe(sql))
-                            .bind(merchant.clone())
+                            .bind(mch_id.clone())
                             .fetch_one(&mut **tx)
                             .await?;
                     // The database's `now` was read just now: the local
@@ -266,11 +267,11 @@ impl Pacer {
                     let (next, slow_until, result) = change(next, slow_until, now);
                     sqlx::query(
                         "UPDATE merchant_pace SET next_slot_us = $1, slow_until_us = $2 \
-                         WHERE merchant = $3",
+                         WHERE mch_id = $3",
                     )
                     .bind(next)
                     .bind(slow_until)
-                    .bind(merchant)
+                    .bind(mch_id)
                     .execute(&mut **tx)
                     .await?;
                     Ok((now, local, result))

@@ -1,5 +1,5 @@
 //! Prize claims under contention, on SQLite (or PostgreSQL with
-//! `HONGBAO_TEST_POSTGRES`): one claim per prize, the budget and the daily
+//! `TEST_POSTGRES_URL`): one claim per prize, the budget and the daily
 //! count never exceeded however many claims race, and what a refused
 //! payout gives back.
 

@@ -177,6 +177,16 @@ pub enum StartError {
         /// Why.
         source: DbError,
     },
+    /// `[database] migrate = false` and the database lacks migrations.
+    #[error(
+        "database {url} lacks migrations ({pending}): run `hongbao migrate` (or set [database] migrate = true)"
+    )]
+    NotMigrated {
+        /// The URL, without its password.
+        url: String,
+        /// The migrations not applied.
+        pending: String,
+    },
     /// A merchant's certificate, key or address is not usable.
     #[error(transparent)]
     Merchant(#[from] hongbao_core::merchant::SetupError),
@@ -215,7 +225,21 @@ pub async fn services(config: &Config) -> Result<Arc<Payouts>, StartError> {
         source,
     };
     let db = Db::connect(url).await.map_err(fail)?;
-    db.migrate().await.map_err(fail)?;
+    if config.database.migrate {
+        db.migrate().await.map_err(fail)?;
+    } else {
+        let pending = db.pending_migrations().await.map_err(fail)?;
+        if !pending.is_empty() {
+            return Err(StartError::NotMigrated {
+                url: redact_url(url),
+                pending: pending
+                    .iter()
+                    .map(|(version, name)| format!("{version} {name}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
     let mut merchants = Merchants::new();
     for merchant in config.merchants.values() {
         merchants.insert(

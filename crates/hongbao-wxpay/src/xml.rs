@@ -135,13 +135,20 @@ pub fn precheck(body: &[u8]) -> Result<&str, XmlError> {
     }
     // Any `<!` other than a CDATA section or a comment is a declaration
     // (DOCTYPE, ENTITY, ELEMENT, ATTLIST): never needed, refused outright.
+    // The content of a CDATA section or comment is skipped whole: a text
+    // value may itself contain `<!`.
     let mut rest = text;
     while let Some(at) = rest.find("<!") {
         let after = &rest[at + 2..];
-        if !(after.starts_with("[CDATA[") || after.starts_with("--")) {
+        let end = if let Some(content) = after.strip_prefix("[CDATA[") {
+            content.find("]]>").map(|e| &content[e + 3..])
+        } else if let Some(content) = after.strip_prefix("--") {
+            content.find("-->").map(|e| &content[e + 3..])
+        } else {
             return Err(XmlError::Declaration);
-        }
-        rest = after;
+        };
+        // An unclosed section is the parser's to refuse.
+        rest = end.unwrap_or("");
     }
     Ok(text)
 }
@@ -379,7 +386,19 @@ mod tests {
 
     #[test]
     fn a_value_containing_the_cdata_terminator_round_trips() {
-        for value in ["a]]>b", "]]>", "x]]>]]>y", "<b>&amp;</b>", "]]", "]>"] {
+        for value in [
+            "a]]>b",
+            "]]>",
+            "x]]>]]>y",
+            "<b>&amp;</b>",
+            "]]",
+            "]>",
+            // A text may hold what looks like a declaration or a comment.
+            "a<!b",
+            "<!DOCTYPE x [<!ENTITY e \"boom\">]>",
+            "<!-- x",
+            "]]><!ENTITY",
+        ] {
             let xml = to_xml(&params(&[("remark", value)]), None);
             let doc = parse(xml.as_bytes()).unwrap();
             assert_eq!(doc.get("remark"), Some(value), "{xml}");
@@ -422,6 +441,11 @@ mod tests {
         assert_eq!(parse(entity_only.as_bytes()), Err(XmlError::Declaration));
         let lowercase = "<!doctype xml><xml/>";
         assert_eq!(parse(lowercase.as_bytes()), Err(XmlError::Declaration));
+        // After a CDATA section or a comment, a declaration is still seen.
+        let after_cdata = "<xml><a><![CDATA[<!x]]></a><!ENTITY y \"z\"></xml>";
+        assert_eq!(parse(after_cdata.as_bytes()), Err(XmlError::Declaration));
+        let after_comment = "<xml><!-- <! --><!DOCTYPE q></xml>";
+        assert_eq!(parse(after_comment.as_bytes()), Err(XmlError::Declaration));
     }
 
     #[test]

@@ -49,6 +49,12 @@ enum Command {
     Sign(cmd::sign::Args),
     /// Check each merchant's key, certificate and connection, without moving money.
     Doctor,
+    /// Apply the database migrations (for `[database] migrate = false`).
+    Migrate {
+        /// Only list the migrations not applied; exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run the simulated WeChat Pay on its own.
     Sandbox(Box<cmd::sandbox::Args>),
 }
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => cmd::sign::run(&args),
         Command::Doctor => cmd::run_async(cmd::doctor::run(cli.config)),
+        Command::Migrate { check } => cmd::run_async(cmd::migrate::run(cli.config, check)),
         Command::Serve => cmd::run_async(cmd::serve::run(cli.config)),
         Command::Send(args) => cmd::run_async(cmd::send::run(cli.config, *args)),
         Command::Records(command) => cmd::run_async(cmd::records::records(cli.config, command)),

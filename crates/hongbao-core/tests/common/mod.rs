@@ -26,9 +26,9 @@ pub struct Env {
 }
 
 /// The database of a test: SQLite in the test's directory, or, with
-/// `HONGBAO_TEST_POSTGRES` set to a server URL, a fresh PostgreSQL database.
+/// `TEST_POSTGRES_URL` set to a server URL, a fresh PostgreSQL database.
 pub async fn database_url(dir: &std::path::Path) -> String {
-    match std::env::var("HONGBAO_TEST_POSTGRES") {
+    match std::env::var("TEST_POSTGRES_URL") {
         Ok(server) if !server.is_empty() => fresh_postgres(&server).await,
         _ => format!("sqlite://{}", dir.join("hongbao.db").display()),
     }

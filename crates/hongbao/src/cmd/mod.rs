@@ -2,6 +2,7 @@
 
 pub(crate) mod campaign;
 pub(crate) mod doctor;
+pub(crate) mod migrate;
 pub(crate) mod records;
 pub(crate) mod sandbox;
 pub(crate) mod send;

@@ -46,6 +46,8 @@ pub struct Options {
     pub rate_per_minute: u32,
     pub lease_seconds: u32,
     pub timeout_seconds: u32,
+    /// The database (default: SQLite in the test's directory).
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -54,8 +56,30 @@ impl Default for Options {
             rate_per_minute: 1_000_000,
             lease_seconds: 8,
             timeout_seconds: 4,
+            database_url: None,
         }
     }
+}
+
+/// With `TEST_POSTGRES_URL` set to a server URL, a fresh database on
+/// that server; `None` without it.
+pub async fn fresh_postgres() -> Option<String> {
+    use sqlx::Executor;
+    let server = std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    sqlx::any::install_default_drivers();
+    let name = format!("hongbao_test_{}", std::process::id()) + &format!("_{}", free_port());
+    let admin = sqlx::AnyPool::connect(&server)
+        .await
+        .expect("PostgreSQL at TEST_POSTGRES_URL");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create a test database");
+    admin.close().await;
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
 }
 
 impl World {
@@ -81,8 +105,12 @@ impl World {
                 options.rate_per_minute, options.timeout_seconds
             ),
         );
+        let database_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| "sqlite://hongbao.db".to_owned());
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"sqlite://hongbao.db\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{database_url}\"\n\n\
              [dispatch]\nlease_seconds = {}\n\n{main}\n{second}\n\
              [tenants.acme]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"main\"]\n\n\
              [tenants.beta]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"second\"]\n",

@@ -1,0 +1,40 @@
+//! `hongbao migrate`: applies the database migrations, for operators who
+//! run them as a step of their own (with `[database] migrate = false`, the
+//! instances then only check that the database is current).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hongbao_core::db::Db;
+
+use super::setup;
+use crate::Outcome;
+
+pub(crate) async fn run(config: Option<PathBuf>, check: bool) -> super::Result {
+    let setup = setup::load(config.as_deref()).await?;
+    let url = &setup.config.database.url;
+    let shown = hongbao_server::redact_url(url);
+    let db = Db::connect(url)
+        .await
+        .with_context(|| format!("database {shown}"))?;
+    let pending = db
+        .pending_migrations()
+        .await
+        .with_context(|| format!("database {shown}"))?;
+    if pending.is_empty() {
+        println!("{shown}: up to date");
+        return Ok(Outcome::Done);
+    }
+    for (version, name) in &pending {
+        println!("{shown}: migration {version} {name} is not applied");
+    }
+    if check {
+        println!("run `hongbao migrate` to apply them");
+        return Ok(Outcome::Failed);
+    }
+    db.migrate()
+        .await
+        .with_context(|| format!("database {shown}"))?;
+    println!("{shown}: applied {} migrations; up to date", pending.len());
+    Ok(Outcome::Done)
+}
