@@ -33,6 +33,9 @@ const GAP_AFTER_LIMIT_US: i64 = 1_000_000;
 /// The most pace one reservation takes: what others may lose if this
 /// process reserves slots and then has nothing to send.
 const BLOCK: Duration = Duration::from_millis(100);
+/// How late a slot may still be used when slots are closer than this: at
+/// the pace WeChat allows (30 a second) a slot is only good until the next.
+const LATE_AT_MOST: Duration = Duration::from_millis(5);
 /// How long a caller keeps trying to reach the database for a slot.
 const RESERVE_FOR: Duration = Duration::from_secs(10);
 
@@ -162,9 +165,10 @@ impl Pacer {
                 let (slot, step) = (block.next, block.step);
                 block.next = slot + step;
                 block.left -= 1;
-                // A slot is good until the next one begins; a late one is
-                // skipped, never used in a burst with the next.
-                if now < slot + step {
+                // A slot is good until the next one begins (or for 5 ms at
+                // paces so fast that taking a lock takes longer); a later
+                // one is skipped, never used in a burst with the next.
+                if now < slot + step.max(LATE_AT_MOST) {
                     drop(block);
                     tokio::time::sleep_until(slot).await;
                     return Ok(entered.elapsed());
