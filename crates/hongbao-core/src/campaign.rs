@@ -896,7 +896,7 @@ impl Totals {
 /// The campaign's totals now.
 pub async fn totals(ledger: &Ledger, id: &str) -> Result<Totals, DbError> {
     let rows = sqlx::query(
-        "SELECT status, err_code, COUNT(*) AS n, SUM(total_amount) AS amount FROM redpacks WHERE campaign_id = $1 GROUP BY status, err_code",
+        "SELECT status, err_code, COUNT(*) AS n, CAST(SUM(total_amount) AS BIGINT) AS amount FROM redpacks WHERE campaign_id = $1 GROUP BY status, err_code",
     )
     .bind(id)
     .fetch_all(ledger.db().pool())

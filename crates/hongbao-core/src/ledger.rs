@@ -876,7 +876,7 @@ impl Ledger {
     /// Counts and amounts by merchant and status.
     pub async fn totals(&self) -> Result<Vec<StatusTotal>, DbError> {
         let rows = sqlx::query(
-            "SELECT merchant, status, COUNT(*) AS n, SUM(total_amount) AS amount FROM redpacks GROUP BY merchant, status",
+            "SELECT merchant, status, COUNT(*) AS n, CAST(SUM(total_amount) AS BIGINT) AS amount FROM redpacks GROUP BY merchant, status",
         )
         .fetch_all(self.db.pool())
         .await?;
@@ -892,6 +892,90 @@ impl Ledger {
                             .unwrap_or(0),
                     ),
                 })
+            })
+            .collect()
+    }
+
+    /// Counts and fen of `merchants`' records created at or after
+    /// `since_ms`, by status.
+    pub async fn totals_since(
+        &self,
+        merchants: &[String],
+        since_ms: i64,
+    ) -> Result<Vec<(Status, u64, Fen)>, DbError> {
+        let rows = self
+            .grouped(merchants, "status", since_ms, Vec::new())
+            .await?;
+        rows.into_iter()
+            .map(|(status, n, amount)| {
+                let status: String = status;
+                Ok((status.parse().unwrap_or(Status::Pending), n, amount))
+            })
+            .collect()
+    }
+
+    /// Counts and fen of `merchants`' records created at or after
+    /// `origin_ms`, in buckets of `bucket_ms` from `origin_ms`: `(index,
+    /// count, fen)` for the buckets that hold any.
+    pub async fn series(
+        &self,
+        merchants: &[String],
+        origin_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, u64, Fen)>, DbError> {
+        let rows: Vec<(i64, u64, Fen)> = self
+            .grouped(
+                merchants,
+                "(created_at - $1) / $2",
+                origin_ms,
+                vec![bucket_ms],
+            )
+            .await?;
+        Ok(rows)
+    }
+
+    /// `SELECT key, COUNT(*), SUM(total_amount)` over `merchants`' records
+    /// created since `since_ms` (bound as `$1`; `extra` follow as `$2`...),
+    /// grouped by the expression `key`.
+    async fn grouped<K>(
+        &self,
+        merchants: &[String],
+        key: &str,
+        since_ms: i64,
+        extra: Vec<i64>,
+    ) -> Result<Vec<(K, u64, Fen)>, DbError>
+    where
+        K: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + Send + Unpin,
+    {
+        if merchants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = 2 + extra.len();
+        let placeholders: Vec<String> = (0..merchants.len())
+            .map(|i| format!("${}", first + i))
+            .collect();
+        let sql = format!(
+            "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(total_amount) AS BIGINT) AS amount FROM redpacks \
+             WHERE created_at >= $1 AND merchant IN ({}) GROUP BY k",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(since_ms);
+        for value in extra {
+            query = query.bind(value);
+        }
+        for merchant in merchants {
+            query = query.bind(merchant.clone());
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+                let amount = r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0);
+                Ok((
+                    r.try_get::<K, _>("k")?,
+                    n,
+                    Fen::new(u64::try_from(amount).unwrap_or(0)),
+                ))
             })
             .collect()
     }

@@ -587,7 +587,7 @@ pub async fn activity_totals(
     activity_id: &str,
 ) -> Result<Vec<(PrizeStatus, u64, Fen)>, DbError> {
     let rows = sqlx::query(
-        "SELECT status, COUNT(*) AS n, SUM(amount) AS amount FROM prizes \
+        "SELECT status, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM prizes \
          WHERE activity_id = $1 AND kind = 'cash_redpack' GROUP BY status",
     )
     .bind(activity_id)

@@ -8,6 +8,7 @@
 //! nor print or answer a secret.
 
 pub mod campaigns;
+pub mod console;
 pub mod error;
 pub mod json;
 pub mod prizes;
@@ -62,6 +63,7 @@ pub use routes::AppState;
         prizes::list_prizes,
         prizes::get_prize,
         prizes::claim_prize,
+        console::stats,
         routes::healthz,
         routes::metrics,
     ),
@@ -74,6 +76,10 @@ pub use routes::AppState;
         json::HbInfoJson,
         json::MiniProgramJson,
         routes::MerchantJson,
+        console::StatsJson,
+        console::PeriodJson,
+        console::CountJson,
+        console::BucketJson,
         campaigns::CampaignJson,
         campaigns::BadRowsJson,
         campaigns::RowErrorJson,
@@ -156,6 +162,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/prizes/{id}", get(prizes::get_prize))
         .route("/v1/prizes/{id}/claim", post(prizes::claim_prize))
+        .route("/v1/stats", get(console::stats))
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi))
@@ -395,6 +406,7 @@ mod tests {
             "/v1/prizes",
             "/v1/prizes/{id}",
             "/v1/prizes/{id}/claim",
+            "/v1/stats",
             "/healthz",
             "/metrics",
         ] {
