@@ -235,6 +235,16 @@ pub fn classify_query(result: &Result<Reply, CallError>) -> QueryOutcome {
             Err(why) => QueryOutcome::RetryLater(why),
         };
     }
+    // An old official example answers an unknown order with
+    // `return_code=FAIL` and only the words "指定单号数据不存在": the same as
+    // NOT_FOUND (safe either way: it only ever leads to a resend of the
+    // same mch_billno).
+    if reply.err_code().is_none()
+        && reply.return_code() == "FAIL"
+        && reply.return_msg().is_some_and(|m| m.contains("数据不存在"))
+    {
+        return QueryOutcome::NotFound;
+    }
     match reply.err_code() {
         Some(E::NotFound) => QueryOutcome::NotFound,
         Some(E::FreqLimit) => QueryOutcome::RateLimited,
@@ -429,6 +439,22 @@ mod tests {
             ))
         };
         assert_eq!(q("NOT_FOUND"), QueryOutcome::NotFound);
+        let no_data = reply(
+            Api::GetHbInfo,
+            &[
+                ("return_code", "FAIL"),
+                ("return_msg", "指定单号数据不存在"),
+            ],
+        );
+        assert_eq!(classify_query(&no_data), QueryOutcome::NotFound);
+        let busy = reply(
+            Api::GetHbInfo,
+            &[
+                ("return_code", "FAIL"),
+                ("return_msg", "系统繁忙,请稍后再试."),
+            ],
+        );
+        assert!(matches!(classify_query(&busy), QueryOutcome::RetryLater(_)));
         assert_eq!(q("FREQ_LIMIT"), QueryOutcome::RateLimited);
         assert!(matches!(q("SIGN_ERROR"), QueryOutcome::PauseMerchant(..)));
         assert!(matches!(q("PARAM_ERROR"), QueryOutcome::Invalid(_)));

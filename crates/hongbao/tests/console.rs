@@ -410,6 +410,27 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
         .await;
     browser.shot("06-campaign-done").await;
 
+    // The overview's figures: one payout and three campaign rows, today.
+    let stats: Value = http
+        .get(format!("{base}/v1/stats?bucket=hour"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["today"]["count"], 4, "{stats}");
+    assert_eq!(stats["today"]["amount"], 188 + 100 + 120 + 200, "{stats}");
+    assert_eq!(
+        stats["month"]["amount"], stats["today"]["amount"],
+        "{stats}"
+    );
+    let series = stats["series"].as_array().unwrap();
+    assert_eq!(series.len(), 48);
+    let charted: u64 = series.iter().map(|b| b["amount"].as_u64().unwrap()).sum();
+    assert_eq!(charted, 608, "{stats}");
+
     // In Chinese, and at a phone's width.
     browser.click("#lang-toggle").await;
     browser
