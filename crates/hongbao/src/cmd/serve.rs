@@ -32,6 +32,7 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             println!();
             println!("  API        {api}   (OpenAPI: {api}/openapi.json)");
             println!("  API key    {}", sandbox.api_key);
+            println!("  console    {api}/console   (sign in with the API key)");
             println!(
                 "  database   {}",
                 sandbox.data_dir.join("hongbao.db").display()
@@ -57,6 +58,7 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
         None => {
             let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
             println!("hongbao serving {api} for merchants {}", names.join(", "));
+            println!("console at {api}/console");
         }
     }
     tracing::info!(%api, "serving");
