@@ -694,6 +694,17 @@ pub async fn find(ledger: &Ledger, tenant: &str, name: &str) -> Result<Option<Ca
     row.as_ref().map(decode).transpose()
 }
 
+/// Every tenant's campaigns named `name` (an operator's look-up: the CLI
+/// sees the campaigns uploaded through the API too).
+pub async fn find_in_any_tenant(ledger: &Ledger, name: &str) -> Result<Vec<Campaign>, DbError> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE name = $1 ORDER BY tenant");
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_all(ledger.db().pool())
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
 /// A campaign by an API caller's idempotency key, with the hash of the
 /// request that created it.
 pub async fn find_by_key(

@@ -407,7 +407,7 @@ async fn merchant_loop(
     let _ = tokio::time::timeout(Duration::from_secs(30), in_flight.acquire_many(all)).await;
 }
 
-fn attempt_row(
+pub(crate) fn attempt_row(
     api: Api,
     billno: &str,
     started: SystemTime,
@@ -608,7 +608,7 @@ fn send_label(outcome: &hongbao_wxpay::SendOutcome) -> &'static str {
     }
 }
 
-fn query_label(outcome: &hongbao_wxpay::QueryOutcome) -> &'static str {
+pub(crate) fn query_label(outcome: &hongbao_wxpay::QueryOutcome) -> &'static str {
     use hongbao_wxpay::QueryOutcome as Q;
     match outcome {
         Q::Found(_) => "found",
@@ -643,8 +643,10 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
             if let Some((reason, code)) = &r.pause {
                 let message = format!("{} ({code}: {})", reason.message(), code.message());
                 tracing::warn!(merchant = %r.claimed.merchant, err_code = %code, "payouts paused: {message}");
-                // Retried with the batch below if the database is away.
-                let _ = shared
+                // Written before the outcome (kept trying while the database
+                // is away): a record due again is never claimed without it.
+                let mut delay = Duration::from_millis(100);
+                while let Err(e) = shared
                     .ledger
                     .pause(
                         &r.claimed.merchant,
@@ -652,7 +654,13 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
                         Some(code.as_str()),
                         &message,
                     )
-                    .await;
+                    .await
+                {
+                    shared.metrics.database_error();
+                    tracing::warn!("recording the pause failed, retrying: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
             }
         }
         let items: Arc<Vec<(Claimed, Transition, Vec<AttemptRow>)>> = Arc::new(

@@ -308,12 +308,16 @@ impl Ledger {
         };
         let now = db.now_sql();
         // Claim in one statement: SET sees the old in_flight, so a record
-        // left mid-call by a vanished owner must be queried first.
+        // left mid-call by a vanished owner must be queried first. A paused
+        // merchant's records are never claimed: the pause is written before
+        // the outcome that caused it, so a claim that sees the record due
+        // again also sees the pause.
         let claim_sql = format!(
             "UPDATE redpacks SET needs_query = CASE WHEN in_flight = 1 THEN 1 ELSE needs_query END, \
              in_flight = 1, lease_owner = $1, lease_until = {now} + $2 \
              WHERE id IN (SELECT id FROM redpacks WHERE merchant = $3 AND due_at <= {now} \
                AND (lease_until IS NULL OR lease_until < {now}) {{scope}} \
+               AND NOT EXISTS (SELECT 1 FROM merchant_pauses WHERE merchant_pauses.merchant = $3) \
                AND (campaign_id IS NULL OR campaign_id NOT IN (SELECT id FROM campaigns WHERE paused = 1)) \
                ORDER BY due_at LIMIT $4{lock}) \
              RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code, prize_id"
@@ -724,6 +728,18 @@ impl Ledger {
                         .await?;
                     Ok(done.rows_affected() == 1)
                 })
+            })
+            .await
+    }
+
+    /// Keeps a call made for record `id` outside the dispatcher (a user's
+    /// `gethbinfo`).
+    pub async fn add_attempt(&self, id: &str, attempt: AttemptRow) -> Result<(), DbError> {
+        let (id, attempt) = (id.to_owned(), std::sync::Arc::new(attempt));
+        self.db
+            .write(|tx| {
+                let (id, attempt) = (id.clone(), attempt.clone());
+                Box::pin(async move { insert_attempt(tx, &id, &attempt).await })
             })
             .await
     }

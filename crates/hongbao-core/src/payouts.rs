@@ -321,7 +321,27 @@ impl Payouts {
             .prepare(&GetHbInfo { mch_billno: billno })
             .map_err(|e| StatusError::Wechat(e.to_string()))?;
         merchant.pacer.wait().await?;
-        let outcome = classify_query(&merchant.client.call(&prepared).await);
+        let started = std::time::SystemTime::now();
+        let clock = std::time::Instant::now();
+        let result = merchant.client.call(&prepared).await;
+        let latency = clock.elapsed();
+        let outcome = classify_query(&result);
+        // Kept with the record's other calls, and counted, like the
+        // dispatcher's.
+        let label = crate::dispatch::query_label(&outcome);
+        self.metrics
+            .call(&record.merchant, hongbao_wxpay::Api::GetHbInfo, label);
+        self.metrics
+            .wechat_latency(hongbao_wxpay::Api::GetHbInfo, latency);
+        let row = crate::dispatch::attempt_row(
+            hongbao_wxpay::Api::GetHbInfo,
+            &record.mch_billno,
+            started,
+            latency,
+            label,
+            &result,
+        );
+        self.ledger.add_attempt(&record.id, row).await?;
         match outcome {
             QueryOutcome::Found(info) => {
                 if let Some(status) = Status::from_wechat(info.status) {

@@ -61,7 +61,7 @@ async fn notenough_pauses_the_merchant_and_a_top_up_and_resume_pay_exactly_once(
     assert_eq!(
         apis,
         ["sendredpack", "gethbinfo", "sendredpack"],
-        "asked WeChat before resending"
+        "asked WeChat before resending: {attempts:?}"
     );
     assert_eq!(
         env.payouts
@@ -307,4 +307,36 @@ async fn wait_status(env: &common::Env, id: &str, status: Status) -> hongbao_cor
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{id} never became {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_wechat_now_updates_the_record_and_keeps_the_call() {
+    let env = start(|c| {
+        c.lifecycle.receive_probability = Probability::ALWAYS;
+        c.lifecycle.receive_after = Duration::from_secs(1);
+    })
+    .await;
+    let record = env.send(&openid(3), 250).await;
+    env.payouts
+        .wait(&record.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let asked = env
+        .payouts
+        .wechat_status(
+            env.tenant(),
+            &hongbao_core::payouts::Selector::Id(record.id.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.record.status, Status::Received);
+    let attempts = env.payouts.ledger().attempts(&record.id).await.unwrap();
+    let last = attempts.last().unwrap();
+    assert_eq!(
+        (last.api.as_str(), last.outcome.as_str()),
+        ("gethbinfo", "found"),
+        "{attempts:?}"
+    );
+    assert!(last.answer.as_deref().unwrap().contains("RECEIVED"));
 }

@@ -86,6 +86,23 @@ async fn a_csv_upload_is_validated_stored_and_paid() {
     );
     assert!(lines[1].contains(",sent,"));
 
+    // The operator's CLI sees a campaign uploaded through the API.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_hongbao"))
+        .args(["campaign", "status", "spring"])
+        .args(["--config", world.config.to_str().unwrap()])
+        .env_remove("HONGBAO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .current_dir(world.dir.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(printed.contains("50"), "{printed}");
+
     // The same name and file again: the same campaign; another file: 409.
     let (status, again) = upload(&world, TOKEN, "name=spring&merchant=main", csv_rows(0, 50)).await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));

@@ -144,11 +144,39 @@ fn summary(campaign: &Campaign, totals: &Totals) {
     }
 }
 
+/// A campaign by name: the CLI's own first, else one uploaded through the
+/// API (by any tenant: the operator sees them all), or by its id.
 async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
-    campaign::find(payouts.ledger(), "cli", name)
+    let runtime = |e: hongbao_core::db::DbError| Error::Runtime(e.into());
+    if let Some(found) = campaign::find(payouts.ledger(), "cli", name)
         .await
-        .map_err(|e| Error::Runtime(e.into()))?
-        .ok_or_else(|| Error::Usage(format!("no campaign named {name:?}: start one with `hongbao campaign run FILE --name {name}`")))
+        .map_err(runtime)?
+    {
+        return Ok(found);
+    }
+    if let Some(found) = campaign::get(payouts.ledger(), name)
+        .await
+        .map_err(runtime)?
+    {
+        return Ok(found);
+    }
+    let mut found = campaign::find_in_any_tenant(payouts.ledger(), name)
+        .await
+        .map_err(runtime)?;
+    match found.len() {
+        0 => Err(Error::Usage(format!(
+            "no campaign named {name:?}: start one with `hongbao campaign run FILE --name {name}`"
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => Err(Error::Usage(format!(
+            "several tenants have a campaign named {name:?}; give its id instead: {}",
+            found
+                .iter()
+                .map(|c| format!("{} (tenant {})", c.id, c.tenant))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> super::Result {
@@ -383,9 +411,14 @@ async fn pay(
         bar.set_message(format!("paid {paid} · failed {failed} · pending {open}"));
         if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
             last_line = Instant::now();
+            // The bar's own estimates, in whole units: no floats shown.
+            let rate = bar.per_sec().round();
+            let eta = bar.eta().as_secs();
             println!(
-                "campaign {}: paid {paid}, failed {failed}, pending {open}",
-                campaign.name
+                "campaign {}: paid {paid}, failed {failed}, pending {open}, {rate}/s, ETA {}m{:02}s",
+                campaign.name,
+                eta / 60,
+                eta % 60
             );
         }
         if open == 0 {

@@ -19,7 +19,7 @@ pub(crate) struct Args {
     /// Where the HTTPS API listens.
     #[arg(long, default_value = "127.0.0.1:9443", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Where the admin API listens (plain HTTP, loopback only); default: the next port.
+    /// Where the admin API listens (plain HTTP, loopback only); default: the next port on loopback.
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<SocketAddr>,
     /// Where certificates, secrets, merchant.toml and the journal live (created on first start).
@@ -112,7 +112,16 @@ pub(crate) fn config(args: &Args) -> Result<SandboxConfig, Error> {
         } else {
             args.listen.port().saturating_add(1)
         };
-        SocketAddr::new(args.listen.ip(), port)
+        // Loopback whatever the API listens on: the admin API moves money
+        // and clocks, and is never exposed.
+        let ip = if args.listen.ip().is_loopback() {
+            args.listen.ip()
+        } else if args.listen.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(ip, port)
     });
     let faults = Faults {
         systemerror_before: args.fault_systemerror_before,
@@ -207,5 +216,23 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("5 m").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn the_admin_api_stays_on_loopback_when_the_api_listens_everywhere() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let cli = Cli::parse_from(["sandbox", "--listen", "0.0.0.0:9443", "--data-dir", "d"]);
+        let Ok(config) = config(&cli.args) else {
+            panic!("a valid sandbox configuration")
+        };
+        assert_eq!(
+            config.admin_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9444)))
+        );
     }
 }
