@@ -9,12 +9,11 @@
 //! sandbox runs in this process; the command in a child process, whose
 //! peak RSS (`VmHWM`) is read from `/proc` while it runs.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use hongbao_sandbox::{Probability, Rules, Sandbox, SandboxConfig};
-use hongbao_wxpay::Fen;
 
 fn write_file(path: &Path, rows: u32) {
     use std::io::Write;
@@ -76,20 +75,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut sandbox_config = SandboxConfig::new(dir.path().join("sandbox"));
-    sandbox_config.balance = Fen::new(u64::MAX / 4);
-    sandbox_config.rules = Rules {
-        rate_per_minute: 0,
-        sendnum_limit: u32::MAX,
-        rcvd_amount_limit: Fen::new(u64::MAX / 4),
-        send_amount_limit: Fen::new(u64::MAX / 4),
-        ..Rules::default()
-    };
-    sandbox_config.lifecycle.receive_probability = Probability::NEVER;
-    let sandbox = runtime.block_on(Sandbox::start(sandbox_config)).unwrap();
-    let merchant = sandbox
-        .merchant_toml("main")
-        .replace("rate_per_minute = 1800", "rate_per_minute = 10000000");
+    let (sandbox, merchant) = runtime.block_on(common::unlimited_sandbox(dir.path()));
     let config = dir.path().join("hongbao.toml");
     std::fs::write(
         &config,

@@ -7,11 +7,11 @@
 //! each round gets a fresh database on that server. The sandbox and the 64
 //! HTTP clients run in this process; everything shares the machine's cores.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hongbao_sandbox::{Probability, Rules, Sandbox, SandboxConfig};
-use hongbao_wxpay::Fen;
 use sqlx::Executor;
 
 const TOKEN: &str = "bench-token-0123456789";
@@ -56,20 +56,7 @@ impl Drop for Killed {
 
 async fn round(server: &str, instances: usize, payouts: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let mut sandbox_config = SandboxConfig::new(dir.path().join("sandbox"));
-    sandbox_config.balance = Fen::new(u64::MAX / 4);
-    sandbox_config.rules = Rules {
-        rate_per_minute: 0,
-        sendnum_limit: u32::MAX,
-        rcvd_amount_limit: Fen::new(u64::MAX / 4),
-        send_amount_limit: Fen::new(u64::MAX / 4),
-        ..Rules::default()
-    };
-    sandbox_config.lifecycle.receive_probability = Probability::NEVER;
-    let sandbox = Sandbox::start(sandbox_config).await.unwrap();
-    let merchant = sandbox
-        .merchant_toml("main")
-        .replace("rate_per_minute = 1800", "rate_per_minute = 10000000");
+    let (sandbox, merchant) = common::unlimited_sandbox(dir.path()).await;
     let url = fresh_database(server, instances).await;
     let hash = {
         use sha2::Digest;

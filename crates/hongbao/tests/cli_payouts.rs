@@ -27,6 +27,21 @@ fn printed(output: &Output) -> String {
     )
 }
 
+/// `hongbao send` to `openid` of `yuan` from merchant main, with `extra` flags.
+fn send(world: &World, openid: &str, yuan: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "send",
+        "--merchant",
+        "main",
+        "--openid",
+        openid,
+        "--amount",
+        yuan,
+    ];
+    args.extend_from_slice(extra);
+    hongbao(world, &args)
+}
+
 /// The value after `key` on the line that has it (`stored ID  mch_billno B`).
 fn after<'a>(text: &'a str, key: &str) -> &'a str {
     text.split_whitespace()
@@ -41,20 +56,7 @@ async fn send_pays_once_and_its_exit_code_says_how_it_went() {
     let first = openid(1);
 
     // Sent: exit 0, with the mch_billno and WeChat's order number.
-    let sent = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            &first,
-            "--amount",
-            "1.88",
-            "--idempotency-key",
-            "k-1",
-        ],
-    );
+    let sent = send(&world, &first, "1.88", &["--idempotency-key", "k-1"]);
     let text = printed(&sent);
     assert_eq!(sent.status.code(), Some(0), "{text}");
     assert!(text.contains("sent  send_listid"), "{text}");
@@ -62,20 +64,7 @@ async fn send_pays_once_and_its_exit_code_says_how_it_went() {
     let id = after(&text, "stored").to_owned();
 
     // The same key and parameters again: the same record, nothing paid again.
-    let again = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            &first,
-            "--amount",
-            "1.88",
-            "--idempotency-key",
-            "k-1",
-        ],
-    );
+    let again = send(&world, &first, "1.88", &["--idempotency-key", "k-1"]);
     assert_eq!(again.status.code(), Some(0), "{}", printed(&again));
     assert_eq!(after(&printed(&again), "mch_billno"), billno);
     let ledger = world.sandbox.ledger();
@@ -87,51 +76,18 @@ async fn send_pays_once_and_its_exit_code_says_how_it_went() {
 
     // Refused for the recipient (one packet a day here): exit 1, with the
     // reason in English and Chinese.
-    let refused = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            &first,
-            "--amount",
-            "2.00",
-        ],
-    );
+    let refused = send(&world, &first, "2.00", &[]);
     let text = printed(&refused);
     assert_eq!(refused.status.code(), Some(1), "{text}");
     assert!(text.contains("failed  SENDNUM_LIMIT"), "{text}");
     assert!(text.contains("今日"), "{text}");
 
     // Bad input: exit 2, the flag named, nothing stored or paid.
-    let bad = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            &openid(2),
-            "--amount",
-            "1.001",
-        ],
-    );
+    let bad = send(&world, &openid(2), "1.001", &[]);
     let text = printed(&bad);
     assert_eq!(bad.status.code(), Some(2), "{text}");
     assert!(text.contains("--amount"), "{text}");
-    let short = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            "o-short",
-            "--amount",
-            "1.00",
-        ],
-    );
+    let short = send(&world, "o-short", "1.00", &[]);
     assert_eq!(short.status.code(), Some(2), "{}", printed(&short));
     assert!(printed(&short).contains("re_openid"), "{}", printed(&short));
     // One payment in all: the refused packet left a failed order, no money.
@@ -175,22 +131,9 @@ async fn a_paused_merchant_keeps_payouts_pending_until_resumed() {
     assert!(printed(&list).contains("PAUSED"), "{}", printed(&list));
 
     // A send while paused is stored, stays pending, and says why: exit 1.
-    let send = hongbao(
-        &world,
-        &[
-            "send",
-            "--merchant",
-            "main",
-            "--openid",
-            &openid(5),
-            "--amount",
-            "1.00",
-            "--wait",
-            "2",
-        ],
-    );
-    let text = printed(&send);
-    assert_eq!(send.status.code(), Some(1), "{text}");
+    let waiting = send(&world, &openid(5), "1.00", &["--wait", "2"]);
+    let text = printed(&waiting);
+    assert_eq!(waiting.status.code(), Some(1), "{text}");
     assert!(text.contains("pending  merchant main is paused"), "{text}");
     assert!(world.sandbox.ledger().is_empty());
 

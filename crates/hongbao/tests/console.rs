@@ -134,6 +134,20 @@ impl Browser {
         .await;
     }
 
+    /// Fills the campaign form with `name` and the file at `path` (the
+    /// browser reads it from disk, as a file chooser would), and submits.
+    async fn upload_campaign(&self, name: &str, path: &Path) {
+        self.fill("#campaign-name", name).await;
+        let file = self.find("#campaign-file").await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{file}/value"),
+            Some(json!({ "text": path.to_str().unwrap() })),
+        )
+        .await;
+        self.click("#campaign-submit").await;
+    }
+
     async fn text(&self, css: &str) -> String {
         self.js(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
@@ -363,16 +377,7 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     )
     .unwrap();
     browser.click("#nav-campaigns").await;
-    browser.fill("#campaign-name", "console-e2e").await;
-    let file = browser.find("#campaign-file").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{file}/value"),
-            Some(json!({ "text": bad.to_str().unwrap() })),
-        )
-        .await;
-    browser.click("#campaign-submit").await;
+    browser.upload_campaign("console-e2e", &bad).await;
     let lines = browser
         .until(
             "the bad rows",
@@ -391,16 +396,7 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     )
     .unwrap();
     browser.go(&format!("{base}/console#/campaigns")).await;
-    browser.fill("#campaign-name", "console-e2e").await;
-    let file = browser.find("#campaign-file").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{file}/value"),
-            Some(json!({ "text": good.to_str().unwrap() })),
-        )
-        .await;
-    browser.click("#campaign-submit").await;
+    browser.upload_campaign("console-e2e", &good).await;
     browser
         .until(
             "the campaign to finish",

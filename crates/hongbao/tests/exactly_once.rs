@@ -37,19 +37,7 @@ async fn a_thousand_payouts_under_every_fault_kind_are_paid_exactly_once() {
     assert_eq!(records.len(), 1_000);
     world.assert_exactly_once(&records);
     // Every fault kind was injected, and retries happened.
-    let counters = world.sandbox.with(|s| s.counters());
-    for kind in [
-        "systemerror_before",
-        "systemerror_after",
-        "drop_after",
-        "processing",
-    ] {
-        assert!(
-            counters.faults.get(kind).copied().unwrap_or(0) > 50,
-            "{kind}: {:?}",
-            counters.faults
-        );
-    }
+    world.assert_every_fault_injected(50);
     // Payouts that needed several sends used one mch_billno throughout, and
     // asked gethbinfo before every resend.
     let resent: Vec<&serde_json::Value> = records

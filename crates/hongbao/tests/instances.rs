@@ -183,21 +183,10 @@ async fn three_instances_pay_five_thousand_exactly_once_through_faults_and_a_sig
     let records = world.wait_settled(TOKEN, Duration::from_secs(300)).await;
     assert_eq!(records.len(), 5_000);
     world.assert_exactly_once(&records);
-    let counters = world.sandbox.with(|s| s.counters());
-    for kind in [
-        "systemerror_before",
-        "systemerror_after",
-        "drop_after",
-        "processing",
-    ] {
-        assert!(
-            counters.faults.get(kind).copied().unwrap_or(0) > 20,
-            "{kind}: {:?}",
-            counters.faults
-        );
-    }
+    world.assert_every_fault_injected(20);
     // One pace for the merchant across the three: WeChat never had to say
     // FREQ_LIMIT (the sandbox injects none on purpose).
+    let counters = world.sandbox.with(|s| s.counters());
     assert_eq!(freq_limit_answers(&world), 0, "{:?}", counters.answers);
 }
 

@@ -283,6 +283,23 @@ impl World {
         }
     }
 
+    /// Each of the four ambiguous fault kinds was injected more than `min` times.
+    pub fn assert_every_fault_injected(&self, min: u64) {
+        let counters = self.sandbox.with(|s| s.counters());
+        for kind in [
+            "systemerror_before",
+            "systemerror_after",
+            "drop_after",
+            "processing",
+        ] {
+            assert!(
+                counters.faults.get(kind).copied().unwrap_or(0) > min,
+                "{kind}: {:?}",
+                counters.faults
+            );
+        }
+    }
+
     /// The sandbox's ledger shows each record paid exactly once, and nothing else paid.
     pub fn assert_exactly_once(&self, records: &[Value]) {
         let ledger: Vec<LedgerEntry> = self.sandbox.ledger();
