@@ -88,7 +88,12 @@ async fn a_campaign_killed_three_times_and_rerun_pays_every_row_exactly_once() {
             c.rules.rate_per_minute = 0;
             c.lifecycle.processing_for = Duration::from_secs(2);
         },
-        Options::default(),
+        // 200 calls a second: paying takes well over the 8 s the three
+        // runs may last before their kills, so each kill lands mid-campaign.
+        Options {
+            rate_per_minute: 12_000,
+            ..Options::default()
+        },
     )
     .await;
     let (file, amounts) = campaign_file(world.dir.path(), "winners.csv", 2_000);
@@ -110,9 +115,11 @@ async fn a_campaign_killed_three_times_and_rerun_pays_every_row_exactly_once() {
         let finished = child.try_wait().unwrap().is_some();
         child.kill().ok();
         child.wait().unwrap();
-        println!(
-            "round {round}: SIGKILL after {after:?} (already finished: {finished}); {} paid so far",
-            world.sandbox.ledger().len()
+        let paid = world.sandbox.ledger().len();
+        println!("round {round}: SIGKILL after {after:?}; {paid} paid so far");
+        assert!(
+            !finished && paid < 2_000,
+            "round {round}: the campaign ended before its kill"
         );
     }
     let last = run(&world, &args);

@@ -93,7 +93,12 @@ async fn serve_killed_mid_dispatch_resumes_and_pays_exactly_once() {
             c.rules.sendnum_limit = 1_000;
             c.lifecycle.processing_for = Duration::from_secs(2);
         },
-        Options::default(),
+        // 50 calls a second: the 400 payouts take longer than the three
+        // runs before their kills, so every kill lands mid-dispatch.
+        Options {
+            rate_per_minute: 3_000,
+            ..Options::default()
+        },
     )
     .await;
     world.start_serve().await;
@@ -115,6 +120,10 @@ async fn serve_killed_mid_dispatch_resumes_and_pays_exactly_once() {
             .filter(|r| matches!(r["status"].as_str(), Some("pending" | "sending")))
             .count();
         println!("round {round}: SIGKILL after {after:?} with {open} records open");
+        assert!(
+            open > 0,
+            "round {round}: everything was settled before the kill"
+        );
         world.kill_serve();
         world.start_serve().await;
     }
