@@ -30,8 +30,10 @@ use crate::db::{Db, DbError, Dialect};
 const SLOW_FOR_US: i64 = 60_000_000;
 /// The gap left after a `FREQ_LIMIT` before the next call (µs).
 const GAP_AFTER_LIMIT_US: i64 = 1_000_000;
-/// The most pace one reservation takes: what others may lose if this
-/// process reserves slots and then has nothing to send.
+/// The most pace one reservation takes. Slots are only reserved for
+/// callers already waiting, so they are used unless the process dies: then
+/// the slots of its queue are lost (the dispatcher queues at most 2 s of
+/// pace), and the merchant's next calls wait that long.
 const BLOCK: Duration = Duration::from_millis(100);
 /// How late a slot may still be used when slots are closer than this: at
 /// the pace WeChat allows (30 a second) a slot is only good until the next.
