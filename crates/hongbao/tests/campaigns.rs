@@ -340,3 +340,75 @@ async fn notenough_mid_campaign_pauses_then_a_top_up_and_resume_pay_exactly_once
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_file_paid_exactly_once(&world, &amounts);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_storing_says_how_to_go_on_and_the_rerun_stores_each_row_once() {
+    let world = World::new(|_| {}, Options::default()).await;
+    // Paused: this test is about storing; nothing is to be paid.
+    let paused = Command::new(env!("CARGO_BIN_EXE_hongbao"))
+        .args(["merchant", "pause", "main", "--config"])
+        .arg(&world.config)
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{}", text(&paused));
+    let rows = 60_000;
+    let (file, _) = campaign_file(world.dir.path(), "big.csv", rows);
+    let args = ["run", file.to_str().unwrap(), "--name", "big"];
+    let child = campaign(&world, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once storing has begun, however slow the machine.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&format!(
+        "sqlite://{}",
+        world.dir.path().join("hongbao.db").display()
+    ))
+    .await
+    .unwrap();
+    let imported = || async {
+        sqlx::query_scalar::<_, i64>("SELECT imported FROM campaigns WHERE name = 'big'")
+            .fetch_optional(&db)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while imported().await == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("stopped while storing: "), "{out}");
+    assert!(out.contains("Go on with: hongbao campaign run"), "{out}");
+    let stopped_at = imported().await;
+    assert!(
+        stopped_at > 0 && stopped_at < i64::from(rows),
+        "{stopped_at} rows stored at Ctrl-C"
+    );
+
+    // The same command goes on where it stopped: every row stored once.
+    let rerun = run(&world, &args);
+    assert!(
+        text(&rerun).contains(&format!("stored {rows} rows")),
+        "{}",
+        text(&rerun)
+    );
+    assert_eq!(imported().await, i64::from(rows));
+    let (records, lines): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT campaign_line) FROM redpacks \
+         WHERE campaign_id = (SELECT id FROM campaigns WHERE name = 'big')",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((records, lines), (i64::from(rows), i64::from(rows)));
+    assert!(world.sandbox.ledger().is_empty(), "paid while paused");
+    db.close().await;
+}

@@ -328,7 +328,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
         let bar = progress_bar(campaign.rows, "storing");
         bar.set_position(campaign.imported);
         let mut last_line = Instant::now();
-        campaign::import(
+        let import = campaign::import(
             ledger,
             &campaign,
             open(&args.file)?,
@@ -340,9 +340,28 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
                     println!("storing: {n} of {} rows", campaign.rows);
                 }
             },
-        )
-        .await
-        .map_err(|e| Error::Runtime(e.into()))?;
+        );
+        // Ctrl-C while storing: the batch being written is rolled back (each
+        // batch and the position it reaches are one transaction), so the
+        // same command goes on exactly where this one stopped.
+        tokio::select! {
+            imported = import => imported.map_err(|e| Error::Runtime(e.into()))?,
+            () = super::wait_for_shutdown() => {
+                bar.finish_and_clear();
+                let stored = campaign::get(ledger, &campaign.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(campaign.imported, |c| c.imported);
+                println!(
+                    "stopped while storing: {stored} of {} rows stored. Go on with: hongbao campaign run {} --name {}",
+                    campaign.rows,
+                    args.file.display(),
+                    args.name
+                );
+                return Ok(Outcome::Failed);
+            }
+        }
         bar.finish_and_clear();
         println!("stored {} rows", campaign.rows);
     }
