@@ -173,6 +173,10 @@ pub struct Lifecycle {
     /// How long a packet answered with `PROCESSING` stays `SENDING`.
     #[serde(with = "seconds")]
     pub processing_for: Duration,
+    /// How long every accepted packet stays `SENDING` before `SENT` (WeChat
+    /// issues it in the background; 0: `SENT` at once).
+    #[serde(with = "seconds", default)]
+    pub sending_for: Duration,
 }
 
 impl Default for Lifecycle {
@@ -183,6 +187,7 @@ impl Default for Lifecycle {
             refund_after: Duration::from_secs(24 * 3600),
             refunding_for: Duration::from_secs(3600),
             processing_for: Duration::from_secs(5),
+            sending_for: Duration::ZERO,
         }
     }
 }

@@ -905,8 +905,12 @@ impl Simulator {
             }
         }
 
-        let sending_until =
-            (fault == Some("processing")).then(|| now + self.lifecycle.processing_for);
+        let sending_for = if fault == Some("processing") {
+            self.lifecycle.processing_for
+        } else {
+            self.lifecycle.sending_for
+        };
+        let sending_until = (!sending_for.is_zero()).then(|| now + sending_for);
         let order = self.new_order(api, p, now, None, sending_until);
         self.record(&Event::Order(Box::new(order.clone())));
         self.apply_order(order.clone());

@@ -48,6 +48,26 @@ async fn an_opened_packet_becomes_received_with_its_receiver() {
 }
 
 #[tokio::test]
+async fn with_a_sending_period_a_packet_goes_sending_then_sent_then_received() {
+    let env = start(|c| {
+        c.lifecycle.sending_for = Duration::from_secs(10);
+        c.lifecycle.receive_probability = Probability::ALWAYS;
+        c.lifecycle.receive_after = Duration::from_secs(60);
+    })
+    .await;
+    env.client
+        .send(&env.redpack(1, &openid(1), 188))
+        .await
+        .unwrap();
+    assert_eq!(status(&env, 1).await.status, HbStatus::Sending);
+    env.sandbox.with(|s| s.advance_clock(11));
+    assert_eq!(status(&env, 1).await.status, HbStatus::Sent);
+    // The user opens it `receive_after` after it was issued.
+    env.sandbox.with(|s| s.advance_clock(60));
+    assert_eq!(status(&env, 1).await.status, HbStatus::Received);
+}
+
+#[tokio::test]
 async fn an_unopened_packet_is_refunded_after_a_day_and_the_money_comes_back() {
     let env = start(|c| c.lifecycle.receive_probability = Probability::NEVER).await;
     let start_balance = env.sandbox.with(|s| s.balance());

@@ -52,6 +52,9 @@ pub(crate) struct Args {
     /// How long a packet answered with PROCESSING stays SENDING.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     processing_for: Duration,
+    /// How long every accepted packet stays SENDING before SENT (0: SENT at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    sending_for: Duration,
     /// Who follows the official account: all, none, or a comma-separated list of openids.
     #[arg(long, default_value = "all", value_name = "WHO")]
     followers: Followers,
@@ -149,6 +152,7 @@ pub(crate) fn config(args: &Args) -> Result<SandboxConfig, Error> {
         receive_after: args.receive_after,
         refund_after: args.refund_after,
         processing_for: args.processing_for,
+        sending_for: args.sending_for,
         ..Lifecycle::default()
     };
     config.faults = faults;
