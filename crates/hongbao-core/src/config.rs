@@ -397,28 +397,55 @@ impl Config {
         file: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        if !file.is_file() {
-            return Err(ConfigError::one(
-                Some(file.to_owned()),
-                "--config",
-                format!(
-                    "{} does not exist; give an existing file, or none for sandbox mode",
-                    file.display()
-                ),
-            ));
-        }
-        let env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("HONGBAO_") && k.as_str() != CONFIG_ENV)
-            .collect();
-        let figment = Figment::new()
-            .merge(Toml::file_exact(file))
-            .merge(EnvOverrides(env));
-        let raw: RawConfig = figment.extract().map_err(|e| from_figment(file, e))?;
+        let raw = raw_config(file, env)?;
         let base_dir = file.parent().map(Path::to_owned).unwrap_or_default();
         resolve(raw, Some(file.to_owned()), &base_dir)
     }
 
+    /// Each merchant of `file` that is usable on its own, and the problems
+    /// of those that are not: `hongbao doctor` checks every usable merchant
+    /// even when another part of the file is broken.
+    pub fn load_merchants(
+        file: &Path,
+    ) -> Result<(BTreeMap<String, MerchantConfig>, Vec<Problem>), ConfigError> {
+        let raw = raw_config(file, std::env::vars())?;
+        let mut problems = Problems { list: Vec::new() };
+        let mut merchants = BTreeMap::new();
+        for (name, raw) in raw.merchants {
+            if let Some(merchant) = resolve_merchant(&name, raw, &mut problems) {
+                merchants.insert(name, merchant);
+            }
+        }
+        Ok((merchants, problems.list))
+    }
+}
+
+/// The file with its `HONGBAO_*` overrides, as written (nothing resolved).
+fn raw_config(
+    file: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<RawConfig, ConfigError> {
+    if !file.is_file() {
+        return Err(ConfigError::one(
+            Some(file.to_owned()),
+            "--config",
+            format!(
+                "{} does not exist; give an existing file, or none for sandbox mode",
+                file.display()
+            ),
+        ));
+    }
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("HONGBAO_") && k.as_str() != CONFIG_ENV)
+        .collect();
+    let figment = Figment::new()
+        .merge(Toml::file_exact(file))
+        .merge(EnvOverrides(env));
+    figment.extract().map_err(|e| from_figment(file, e))
+}
+
+impl Config {
     /// The tenant owning `token`'s SHA-256, compared in constant time.
     pub fn tenant_for_token(&self, token: &str) -> Option<&TenantConfig> {
         find_tenant(self.tenants.values(), token)

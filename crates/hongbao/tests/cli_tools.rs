@@ -209,6 +209,24 @@ fn doctor_refuses_a_certificate_from_another_merchant() {
 }
 
 #[test]
+fn doctor_checks_every_usable_merchant_when_another_is_broken() {
+    let running = sandbox();
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(merchant_toml(&running)).unwrap();
+    let path = dir.path().join("hongbao.toml");
+    std::fs::write(
+        &path,
+        format!("{good}\n[merchants.broken]\nmch_id = \"1900000109\"\n"),
+    )
+    .unwrap();
+    let output = hongbao(&["doctor", "--config", path.to_str().unwrap()]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("merchants.broken.api_key"), "{out}");
+    assert!(out.contains("✓ key and certificate with WeChat"), "{out}");
+}
+
+#[test]
 fn doctor_reports_configuration_problems_and_needs_a_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hongbao.toml");

@@ -17,19 +17,25 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             ));
         }
     };
-    let config = match Config::load(&file) {
-        Ok(config) => config,
+    // A broken part of the file is reported, and every merchant that is
+    // usable on its own is still checked.
+    let (merchants, mut all_pass) = match Config::load(&file) {
+        Ok(config) => (config.merchants, true),
         Err(e) => {
             println!("✗ {e}");
-            return Ok(Outcome::Failed);
+            match Config::load_merchants(&file) {
+                Ok((merchants, _)) => (merchants, false),
+                Err(_) => return Ok(Outcome::Failed),
+            }
         }
     };
-    if config.merchants.is_empty() {
-        println!("✗ {} defines no [merchants.NAME] section", file.display());
+    if merchants.is_empty() {
+        if all_pass {
+            println!("✗ {} defines no [merchants.NAME] section", file.display());
+        }
         return Ok(Outcome::Failed);
     }
-    let mut all_pass = true;
-    for merchant in config.merchants.values() {
+    for merchant in merchants.values() {
         println!(
             "merchant {} (mch_id {}, {})",
             merchant.name, merchant.mch_id, merchant.api_base
