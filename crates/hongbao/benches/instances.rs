@@ -171,6 +171,14 @@ async fn round(server: &str, instances: usize, payouts: u32) {
     );
     drop(children);
     sandbox.stop();
+    let admin = sqlx::AnyPool::connect(server).await.unwrap();
+    let name = url.rsplit_once('/').map_or("", |(_, n)| n);
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await;
+    admin.close().await;
 }
 
 fn main() {

@@ -34,16 +34,41 @@ pub async fn database_url(dir: &std::path::Path) -> String {
     }
 }
 
+/// Test databases are named `hongbao_test_<unix seconds>_<unique>` (the
+/// command's tests name theirs the same way); those older than three hours
+/// are left over from earlier runs and dropped here.
+const STALE_AFTER_SECS: u64 = 3 * 3600;
+
 async fn fresh_postgres(server: &str) -> String {
     use sqlx::Executor;
     sqlx::any::install_default_drivers();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let name = format!(
-        "hongbao_test_{}",
+        "hongbao_test_{now}_{}",
         ulid::Ulid::generate().to_string().to_lowercase()
     );
     let admin = sqlx::AnyPool::connect(server)
         .await
         .expect("PostgreSQL for tests");
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'hongbao\\_test\\_%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap_or_default();
+    for stale in existing.iter().filter(|n| {
+        let created = n.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
+        created.is_none_or(|secs| secs + STALE_AFTER_SECS < now)
+    }) {
+        let _ = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {stale} WITH (FORCE)"
+            )))
+            .await;
+    }
     admin
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await

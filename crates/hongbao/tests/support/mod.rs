@@ -69,7 +69,13 @@ pub async fn fresh_postgres() -> Option<String> {
         .ok()
         .filter(|s| !s.is_empty())?;
     sqlx::any::install_default_drivers();
-    let name = format!("hongbao_test_{}", std::process::id()) + &format!("_{}", free_port());
+    // Named as the ledger suite names its databases, which drops them once
+    // they are three hours old.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let name = format!("hongbao_test_{now}_{}_{}", std::process::id(), free_port());
     let admin = sqlx::AnyPool::connect(&server)
         .await
         .expect("PostgreSQL at TEST_POSTGRES_URL");
