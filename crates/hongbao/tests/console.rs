@@ -178,6 +178,18 @@ impl Browser {
     }
 }
 
+/// `GET base + path` with the API key, as JSON.
+async fn api_get(http: &reqwest::Client, base: &str, key: &str, path: &str) -> Value {
+    http.get(format!("{base}{path}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Starts `hongbao serve` with no configuration (sandbox mode) in `dir`;
 /// returns the process, the console's address and the printed API key.
 async fn serve_in_sandbox_mode(dir: &Path) -> (Process, String, String) {
@@ -332,15 +344,7 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
         .unwrap()
         .to_owned();
     assert!(id.starts_with("rp_"), "{id}");
-    let record: Value = http
-        .get(format!("{base}/v1/redpacks/{id}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let record = api_get(&http, &base, &key, &format!("/v1/redpacks/{id}")).await;
     assert_eq!(record["total_amount"], 188, "{record}");
     assert!(
         browser
@@ -407,15 +411,7 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     browser.shot("06-campaign-done").await;
 
     // The overview's figures: one payout and three campaign rows, today.
-    let stats: Value = http
-        .get(format!("{base}/v1/stats?bucket=hour"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = api_get(&http, &base, &key, "/v1/stats?bucket=hour").await;
     assert_eq!(stats["today"]["count"], 4, "{stats}");
     assert_eq!(stats["today"]["amount"], 188 + 100 + 120 + 200, "{stats}");
     assert_eq!(
