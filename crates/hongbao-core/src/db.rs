@@ -7,9 +7,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, SqlSafeStr};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, SqlSafeStr};
 
 /// Which SQL dialect the database speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +58,7 @@ impl DbError {
                         | sqlx::Error::PoolClosed
                         | sqlx::Error::Tls(_)
                         | sqlx::Error::WorkerCrashed
-                ) || matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("57P01"))
+                ) || matches!(e, sqlx::Error::Database(d) if d.code().as_deref().is_some_and(unavailable_code))
             }
             _ => false,
         }
@@ -88,7 +91,20 @@ impl DbError {
     }
 }
 
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+/// Database error codes that say the database cannot be used now, though
+/// it may be later: the disk is full, the file is read-only or cannot be
+/// opened, I/O failed (SQLite's primary codes, under any extended code);
+/// out of disk or resources, a read-only server, a connection lost or a
+/// server shutting down (PostgreSQL's SQLSTATEs).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        // SQLITE_READONLY 8, SQLITE_IOERR 10, SQLITE_FULL 13, SQLITE_CANTOPEN 14.
+        return matches!(sqlite & 0xff, 8 | 10 | 13 | 14);
+    }
+    code.starts_with("53") || code.starts_with("08") || code.starts_with("57P") || code == "25006"
+}
+
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
     (
         2,
@@ -97,6 +113,7 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
     ),
     (3, "prizes", include_str!("../migrations/0003_prizes.sql")),
     (4, "pace", include_str!("../migrations/0004_pace.sql")),
+    (5, "health", include_str!("../migrations/0005_health.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -155,6 +172,115 @@ impl From<Option<i64>> for Arg {
     }
 }
 
+/// The connection a write transaction runs on (`BEGIN` has been issued;
+/// [`Db::write`] commits or rolls back).
+pub type Tx = PoolConnection<Any>;
+
+/// A pooled connection in the middle of a transaction: closed, not handed
+/// back, unless the transaction ended cleanly.
+struct Unfinished(Option<PoolConnection<Any>>);
+
+impl Unfinished {
+    fn get(&mut self) -> &mut PoolConnection<Any> {
+        self.0.as_mut().expect("a connection until finished")
+    }
+
+    fn finished(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Whether writes work: the last write that failed for want of room or
+/// permission, until a probe write succeeds after it.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    state: std::sync::Mutex<WriteState>,
+}
+
+#[derive(Debug, Default)]
+struct WriteState {
+    failure: Option<String>,
+    last_probe: Option<std::time::Instant>,
+}
+
+impl WriteHealth {
+    fn failure(&self) -> Option<String> {
+        self.state.lock().expect("write health").failure.clone()
+    }
+
+    async fn after_write(&self, db: &Db, error: Option<&DbError>) {
+        match error {
+            Some(e) if e.is_unavailable() => {
+                let mut state = self.state.lock().expect("write health");
+                if state.failure.is_none() {
+                    tracing::warn!("database writes fail: {e}");
+                }
+                state.failure = Some(e.to_string());
+            }
+            Some(_) => {}
+            // A transaction that committed may have written nothing (a
+            // claim that found no work commits on a full disk): only a
+            // probe that writes tells that writes work again.
+            None => self.probe(db).await,
+        }
+    }
+
+    /// After a failure, at most once a second: a small write, whose success
+    /// clears the failure.
+    async fn probe(&self, db: &Db) {
+        {
+            let mut state = self.state.lock().expect("write health");
+            let recent = state
+                .last_probe
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+            if state.failure.is_none() || recent {
+                return;
+            }
+            state.last_probe = Some(std::time::Instant::now());
+        }
+        if let Ok(()) = db.probe_write().await {
+            let mut state = self.state.lock().expect("write health");
+            if state.failure.take().is_some() {
+                tracing::info!("database writes work again");
+            }
+        }
+    }
+}
+
+/// Creates the SQLite file (and its directory) readable by its owner only,
+/// if they do not exist yet: the ledger holds who was paid what. SQLite
+/// gives its -wal and -shm files the database file's permissions.
+fn create_owner_only(file: &std::path::Path, dir: Option<&std::path::Path>) -> Result<(), DbError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| DbError::Dir { path, source }
+    };
+    if let Some(dir) = dir {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(failed(dir))?;
+    }
+    // An existing file keeps its permissions; a file hongbao may not create
+    // (a read-only directory) is SQLite's to report on opening.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file);
+    Ok(())
+}
+
 /// A connection pool and its dialect.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -164,6 +290,8 @@ pub struct Db {
     now: &'static str,
     /// `now` in microseconds, as an SQL expression of this dialect.
     now_us: &'static str,
+    /// Whether writes work (shared by the clones of this pool).
+    health: Arc<WriteHealth>,
 }
 
 impl Db {
@@ -178,11 +306,8 @@ impl Db {
             let dir = std::path::Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty());
-            if let Some(dir) = dir.filter(|_| !path.is_empty() && path != ":memory:") {
-                std::fs::create_dir_all(dir).map_err(|source| DbError::Dir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
+            if !path.is_empty() && path != ":memory:" {
+                create_owner_only(std::path::Path::new(path), dir)?;
             }
             let query = if query.contains("mode=") {
                 query.to_owned()
@@ -231,6 +356,7 @@ impl Db {
             dialect,
             now,
             now_us,
+            health: Arc::default(),
         })
     }
 
@@ -291,21 +417,12 @@ impl Db {
         Ok(now)
     }
 
-    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, so that the
-    /// write lock is taken now (and waited for) rather than on the first write.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, DbError> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        })
-    }
-
     /// Runs `work` in a write transaction, again (a bounded number of times)
     /// if the database asks for a retry.
     pub async fn write<T: Send + 'static, F>(&self, mut work: F) -> Result<T, DbError>
     where
         F: for<'t> FnMut(
-            &'t mut sqlx::Transaction<'static, sqlx::Any>,
+            &'t mut Tx,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 't>,
         >,
@@ -327,37 +444,100 @@ impl Db {
     pub async fn try_write<T, R, F>(&self, mut work: F) -> Result<Result<T, R>, DbError>
     where
         F: for<'t> FnMut(
-            &'t mut sqlx::Transaction<'static, sqlx::Any>,
+            &'t mut Tx,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
         >,
     {
         let mut delay = Duration::from_millis(5);
         for attempt in 0..8 {
-            let result: Result<Result<T, R>, DbError> = async {
-                let mut tx = self.begin_write().await?;
-                let value = work(&mut tx).await?;
-                match value {
-                    Ok(value) => {
-                        tx.commit().await?;
-                        Ok(Ok(value))
-                    }
-                    Err(refused) => {
-                        tx.rollback().await?;
-                        Ok(Err(refused))
-                    }
-                }
-            }
-            .await;
+            let result = self.transaction(&mut work).await;
             match result {
                 Err(e) if e.is_retryable() && attempt < 7 => {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_millis(500));
                 }
-                other => return other,
+                other => {
+                    self.health.after_write(self, other.as_ref().err()).await;
+                    return other;
+                }
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// One write transaction on a connection of its own. A connection is
+    /// only handed back to the pool once its transaction has ended cleanly:
+    /// one whose commit or rollback failed (a full disk, a read-only file),
+    /// or whose caller went away mid-transaction, is closed instead, so
+    /// that no later transaction inherits its state and a fresh connection
+    /// sees the file as it is now.
+    async fn transaction<T, R, F>(&self, work: &mut F) -> Result<Result<T, R>, DbError>
+    where
+        F: for<'t> FnMut(
+            &'t mut Tx,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
+        >,
+    {
+        let mut conn = Unfinished(Some(self.pool.acquire().await?));
+        let tx = conn.get();
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        tx.execute(begin).await?;
+        let outcome = work(tx).await;
+        let end = match &outcome {
+            Ok(Ok(_)) => tx.execute("COMMIT").await.map(drop),
+            Ok(Err(_)) | Err(_) => tx.execute("ROLLBACK").await.map(drop),
+        };
+        match (outcome, end) {
+            (Ok(value), Ok(())) => {
+                conn.finished();
+                Ok(value)
+            }
+            (Ok(_), Err(commit)) => {
+                // SQLite may already have rolled back; either way the
+                // connection is dropped, never reused.
+                let _ = tx.execute("ROLLBACK").await;
+                Err(commit.into())
+            }
+            (Err(e), rollback) => {
+                if rollback.is_ok() && !e.is_unavailable() {
+                    conn.finished();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes one small row (the probe of [`Db::write_failure`]); an error
+    /// says why the database cannot be written.
+    pub async fn probe_write(&self) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO write_probe (id, probed_at) VALUES (1, {now}) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            now = self.now
+        );
+        self.transaction(&mut |tx| {
+            let sql = sql.clone();
+            Box::pin(async move {
+                sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+                Ok(Ok::<(), std::convert::Infallible>(()))
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Why writes fail now, if they do: a write failed for want of room or
+    /// permission, and no write succeeded since. Asked by the health check;
+    /// it tries a small write itself (at most once a second) to see whether
+    /// the database has recovered.
+    pub async fn write_failure(&self) -> Option<String> {
+        self.health.probe(self).await;
+        self.health.failure()
     }
 
     /// Runs one statement with `args` in a write transaction; returns how

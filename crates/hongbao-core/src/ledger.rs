@@ -12,9 +12,9 @@
 
 use hongbao_wxpay::{Api, Fen, MchBillNo, MchId, Prepared, beijing_date};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row};
 
-use crate::db::{Db, DbError, Dialect};
+use crate::db::{Db, DbError, Dialect, Tx};
 use crate::model::{Attempt, Kind, Redpack, Status, ValidRedpack, from_ms};
 
 /// A caller's idempotency key and the hash of what it asked.
@@ -1036,11 +1036,7 @@ impl Bind {
     }
 }
 
-async fn insert_attempt(
-    tx: &mut Transaction<'static, Any>,
-    redpack_id: &str,
-    a: &AttemptRow,
-) -> Result<(), DbError> {
+async fn insert_attempt(tx: &mut Tx, redpack_id: &str, a: &AttemptRow) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO attempts (id, redpack_id, api, mch_billno, started_at, latency_ms, outcome, err_code, detail, answer) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -1061,12 +1057,7 @@ async fn insert_attempt(
 }
 
 /// Allocates `count` numbers of `mch_id`'s sequence for `day`; returns the first.
-async fn allocate(
-    tx: &mut Transaction<'static, Any>,
-    mch_id: &str,
-    day: &str,
-    count: i64,
-) -> Result<i64, DbError> {
+async fn allocate(tx: &mut Tx, mch_id: &str, day: &str, count: i64) -> Result<i64, DbError> {
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO billno_sequences (mch_id, day, last) VALUES ($1, $2, $3) \
          ON CONFLICT (mch_id, day) DO UPDATE SET last = billno_sequences.last + $3 RETURNING last",
@@ -1102,7 +1093,7 @@ enum Slot {
 
 pub(crate) async fn store_in(
     db: &Db,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     batch: &[NewRecord],
 ) -> Result<Vec<Result<Stored, StoreError>>, DbError> {
     let now_sql = format!("SELECT {}", db.now_sql());
@@ -1181,7 +1172,7 @@ pub(crate) async fn store_in(
 }
 
 async fn insert_new(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     record: &NewRecord,
     date: time::Date,
     sequence: u64,
@@ -1262,7 +1253,7 @@ async fn insert_new(
 }
 
 async fn apply(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     now: &str,
     owner: &str,
     claimed: &Claimed,

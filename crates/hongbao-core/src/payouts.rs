@@ -81,7 +81,8 @@ pub enum StatusError {
 /// The health of the service.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
-    /// `ok`, `degraded` (a merchant is paused) or `unavailable` (no database).
+    /// `ok`, `degraded` (a merchant is paused) or `unavailable` (the
+    /// database cannot be read, or writes fail: a full disk, a read-only file).
     pub status: &'static str,
     /// The database: `ok` or why not.
     pub database: String,
@@ -398,7 +399,10 @@ impl Payouts {
     pub async fn health(&self) -> Health {
         let pauses = self.ledger.pauses().await;
         let (database, pauses) = match pauses {
-            Ok(p) => ("ok".to_owned(), p),
+            Ok(p) => match self.ledger.db().write_failure().await {
+                None => ("ok".to_owned(), p),
+                Some(e) => (format!("writes fail: {e}"), p),
+            },
             Err(e) => (e.to_string(), Vec::new()),
         };
         let merchants: Vec<MerchantHealth> = self

@@ -17,11 +17,11 @@ use std::time::Duration;
 use hongbao_wxpay::request::check_amount;
 use hongbao_wxpay::{Fen, InvalidField, OfficialAccountError, OpenId, SceneId};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 use crate::config::{MerchantConfig, TenantConfig};
-use crate::db::{Arg, DbError};
+use crate::db::{Arg, DbError, Tx};
 use crate::ledger::{Claimed, Idempotency, Ledger, NewRecord, Transition, new_id};
 use crate::model::{Kind, RedpackInput, Status, ValidRedpack, from_ms};
 use crate::payouts::Payouts;
@@ -1423,7 +1423,7 @@ enum ClaimFailure {
 /// Moves a prize on with the outcome of its payout, in the transaction
 /// that records the outcome (called only when the outcome was applied).
 pub(crate) async fn on_outcome(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     now: &str,
     claimed: &Claimed,
     transition: &Transition,

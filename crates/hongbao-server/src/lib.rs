@@ -198,6 +198,16 @@ pub enum StartError {
         /// The migrations not applied.
         pending: String,
     },
+    /// The database can be read but not written.
+    #[error(
+        "database {url} cannot be written ({source}): hongbao stores every payout before paying it. Check that the file and its directory are writable by the user running hongbao (SQLite keeps its -wal and -shm files beside the database), that the disk has room, and that the URL does not ask for mode=ro"
+    )]
+    NotWritable {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        source: DbError,
+    },
     /// A merchant's certificate, key or address is not usable.
     #[error(transparent)]
     Merchant(#[from] hongbao_core::merchant::SetupError),
@@ -281,6 +291,17 @@ pub struct Running {
 /// picks one).
 pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, StartError> {
     let payouts = services(config).await?;
+    // A database that can be read but not written (a read-only file, a
+    // full disk) would take every payout's request and store none of them.
+    payouts
+        .ledger()
+        .db()
+        .probe_write()
+        .await
+        .map_err(|source| StartError::NotWritable {
+            url: redact_url(&config.database.url),
+            source,
+        })?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| StartError::Listen {
