@@ -690,8 +690,27 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
                 tracing::warn!(record = %r.claimed.id, "lease lost before the outcome was recorded; the next owner will ask WeChat first");
                 continue;
             }
-            if let Transition::Failed { err_code, .. } = &r.transition {
-                tracing::info!(record = %r.claimed.id, %err_code, "payout failed");
+            match &r.transition {
+                Transition::Failed {
+                    err_code, message, ..
+                } if err_code == "XML_ERROR" => {
+                    tracing::error!(record = %r.claimed.id, %err_code, "payout failed: WeChat could not read the request hongbao built ({message}); nothing was paid");
+                }
+                Transition::Failed { err_code, .. } => {
+                    tracing::info!(record = %r.claimed.id, %err_code, "payout failed");
+                }
+                Transition::Retry { .. } if (r.claimed.retries + 1) % 10 == 0 => {
+                    let last = r.attempts.last();
+                    tracing::warn!(
+                        record = %r.claimed.id,
+                        mch_billno = %r.claimed.request.mch_billno(),
+                        tries = r.claimed.retries + 1,
+                        last = %last.map_or("no call", |a| a.outcome),
+                        detail = %last.and_then(|a| a.detail.as_deref().or(a.err_code.as_deref())).unwrap_or("-"),
+                        "no definite outcome yet; still trying the same mch_billno"
+                    );
+                }
+                _ => {}
             }
             if r.settled {
                 woken.push(r.claimed.id.clone());

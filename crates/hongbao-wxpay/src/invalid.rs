@@ -92,6 +92,18 @@ pub(crate) fn check_optional_text(
             "包含控制字符（换行、制表符等），请删除",
         ));
     }
+    if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+        let code = u32::from(c);
+        return Err(InvalidField::new(
+            field,
+            format!(
+                "contains U+{code:04X}, a character XML 1.0 forbids (WeChat would refuse the whole request with XML_ERROR); remove it"
+            ),
+            format!(
+                "包含字符 U+{code:04X}，XML 1.0 不允许使用（微信会以 XML_ERROR 拒绝整个请求），请删除"
+            ),
+        ));
+    }
     if value.trim() != value {
         return Err(InvalidField::new(
             field,
@@ -100,6 +112,12 @@ pub(crate) fn check_optional_text(
         ));
     }
     Ok(())
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production; Rust's
+/// `char` already excludes the surrogates).
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]
@@ -124,5 +142,19 @@ mod tests {
         assert!(check_text("wishing", "a\nb", 128).is_err());
         assert!(check_text("wishing", " 恭喜发财", 128).is_err());
         assert!(check_text("wishing", "恭喜 发财", 128).is_ok());
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_refused_by_their_code_point() {
+        for (text, code) in [("恭喜\u{FFFE}", "U+FFFE"), ("\u{FFFF}发财", "U+FFFF")] {
+            let err = check_text("wishing", text, 128).unwrap_err();
+            assert_eq!(err.field, "wishing");
+            assert!(err.message.contains(code), "{}", err.message);
+            assert!(err.message.contains("XML_ERROR") && err.zh_message.contains(code));
+        }
+        // Astral characters (emoji) and the rest of the BMP are fine.
+        assert!(check_text("wishing", "恭喜发财🧧\u{FFFD}\u{E000}", 128).is_ok());
+        assert!(!is_xml_char('\u{0}') && !is_xml_char('\u{1F}'));
+        assert!(is_xml_char('\u{10FFFF}') && is_xml_char('\t'));
     }
 }

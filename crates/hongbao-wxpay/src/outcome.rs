@@ -166,6 +166,18 @@ pub fn send_action(code: &ErrCode) -> SendOutcome {
     }
 }
 
+/// Whether a `return_code=FAIL` answer says that the request's XML could
+/// not be read: `XML_ERROR`, or only words such as "输入xml参数格式错误".
+fn could_not_read_request(reply: &Reply) -> bool {
+    match reply.err_code() {
+        Some(code) => code == ErrCode::XmlError,
+        None => reply.return_msg().is_some_and(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("xml") && (m.contains("格式") || m.contains("解析") || m.contains("format"))
+        }),
+    }
+}
+
 /// Classifies the result of a call to a send API.
 pub fn classify_send(result: &Result<Reply, CallError>) -> SendOutcome {
     let reply = match result {
@@ -179,8 +191,13 @@ pub fn classify_send(result: &Result<Reply, CallError>) -> SendOutcome {
         }
     };
     if reply.return_code() != "SUCCESS" {
-        // return_code=FAIL is "system busy" or a protocol-level refusal;
-        // the facts say to treat it as unknown on a send.
+        // WeChat could not read the request: no order can have been made
+        // from it, and the same bytes would be refused again for ever.
+        if could_not_read_request(reply) {
+            return SendOutcome::FailedForRecipient(ErrCode::XmlError);
+        }
+        // Otherwise return_code=FAIL is "system busy" or a protocol-level
+        // refusal; the facts say to treat it as unknown on a send.
         return SendOutcome::QueryFirst {
             err_code: reply.err_code(),
             detail: format!(
@@ -400,6 +417,34 @@ mod tests {
                 matches!(classify_send(result), SendOutcome::QueryFirst { .. }),
                 "{result:?} -> {:?}",
                 classify_send(result)
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_wechat_could_not_read_is_refused_for_good() {
+        for answer in [
+            fail("XML_ERROR"),
+            reply(
+                Api::SendRedpack,
+                &[("return_code", "FAIL"), ("err_code", "XML_ERROR")],
+            ),
+            reply(
+                Api::SendRedpack,
+                &[
+                    ("return_code", "FAIL"),
+                    ("return_msg", "输入xml参数格式错误"),
+                ],
+            ),
+            reply(
+                Api::SendRedpack,
+                &[("return_code", "FAIL"), ("return_msg", "XML format error")],
+            ),
+        ] {
+            assert_eq!(
+                classify_send(&answer),
+                SendOutcome::FailedForRecipient(ErrCode::XmlError),
+                "{answer:?}"
             );
         }
     }

@@ -232,6 +232,26 @@ async fn every_bad_field_is_named_and_nothing_is_written() {
             Some("remark"),
         ),
         (
+            json!({"re_openid": ok, "total_amount": 100, "wishing": "恭喜\u{FFFE}"}),
+            422,
+            Some("wishing"),
+        ),
+        (
+            json!({"re_openid": ok, "total_amount": 100, "act_name": "新年\u{FFFF}"}),
+            422,
+            Some("act_name"),
+        ),
+        (
+            json!({"re_openid": ok, "total_amount": 100, "remark": "\u{FFFF}"}),
+            422,
+            Some("remark"),
+        ),
+        (
+            json!({"re_openid": ok, "total_amount": 100, "send_name": "天虹\u{FFFE}"}),
+            422,
+            Some("send_name"),
+        ),
+        (
             json!({"re_openid": ok, "total_amount": 100, "type": "gift"}),
             422,
             Some("type"),

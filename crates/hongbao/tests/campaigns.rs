@@ -185,6 +185,7 @@ async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
         "oCamp00000000000000000000008,1.00,,PRODUCT_0",
         ",1.00,,",
         "oCamp00000000000000000000009,-1,,",
+        "oCamp00000000000000000000010,1.00,恭喜\u{FFFE},",
     ];
     let path = world.dir.path().join("bad.csv");
     std::fs::write(&path, rows.join("\n")).unwrap();
@@ -213,6 +214,7 @@ async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
         (11, "scene_id"),
         (12, "openid is empty"),
         (13, "\"-1\" is not an amount"),
+        (14, "wishing contains U+FFFE"),
     ] {
         assert!(
             out.contains(&format!("line {line}: ")),
@@ -224,7 +226,7 @@ async fn every_bad_row_is_reported_with_its_line_and_nothing_is_paid() {
             .unwrap();
         assert!(reported.contains(needle), "line {line}: {reported}");
     }
-    assert!(out.contains("11 bad row(s)"), "{out}");
+    assert!(out.contains("12 bad row(s)"), "{out}");
     assert!(out.contains("nothing was paid"));
     assert!(world.sandbox.ledger().is_empty());
 
