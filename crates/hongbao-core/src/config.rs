@@ -169,6 +169,7 @@ struct RawServer {
 struct RawDatabase {
     url: Option<Text>,
     migrate: Option<Text>,
+    billno_deployment: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +260,11 @@ pub struct DatabaseConfig {
     /// operators who run `hongbao migrate` themselves; then a process
     /// refuses to start on a database that lacks a migration.
     pub migrate: bool,
+    /// `billno_deployment`, default none: up to four digits that open the
+    /// daily sequence of every mch_billno this database makes. Give each
+    /// database that pays for the same merchant (production, staging, a
+    /// restored copy) its own, so that none makes another's numbers.
+    pub billno_deployment: hongbao_wxpay::BillnoDeployment,
 }
 
 /// `[dispatch]`.
@@ -589,6 +595,16 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
         }
     };
 
+    let billno_deployment = match &raw.database.billno_deployment {
+        None => hongbao_wxpay::BillnoDeployment::default(),
+        Some(Text(text)) => {
+            hongbao_wxpay::BillnoDeployment::parse(text.trim()).unwrap_or_else(|e| {
+                problems.add("database.billno_deployment", e.message);
+                hongbao_wxpay::BillnoDeployment::default()
+            })
+        }
+    };
+
     let mut merchants = BTreeMap::new();
     for (name, raw) in raw.merchants {
         if let Some(merchant) = resolve_merchant(&name, raw, &mut problems) {
@@ -652,7 +668,11 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
     Ok(Config {
         file,
         server: ServerConfig { listen, data_dir },
-        database: DatabaseConfig { url, migrate },
+        database: DatabaseConfig {
+            url,
+            migrate,
+            billno_deployment,
+        },
         dispatch,
         merchants,
         tenants,

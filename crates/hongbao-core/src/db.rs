@@ -292,6 +292,8 @@ pub struct Db {
     now_us: &'static str,
     /// Whether writes work (shared by the clones of this pool).
     health: Arc<WriteHealth>,
+    /// The digits that tell this database's mch_billnos from another's.
+    billno_deployment: hongbao_wxpay::BillnoDeployment,
 }
 
 impl Db {
@@ -357,6 +359,7 @@ impl Db {
             now,
             now_us,
             health: Arc::default(),
+            billno_deployment: hongbao_wxpay::BillnoDeployment::default(),
         })
     }
 
@@ -386,6 +389,18 @@ impl Db {
             .filter(|(version, _, _)| !applied.contains(version))
             .map(|(version, name, _)| (*version, *name))
             .collect())
+    }
+
+    /// This database with `deployment` opening the sequence of every
+    /// mch_billno it makes (`[database] billno_deployment`).
+    pub fn with_billno_deployment(mut self, deployment: hongbao_wxpay::BillnoDeployment) -> Db {
+        self.billno_deployment = deployment;
+        self
+    }
+
+    /// The digits that open this database's mch_billno sequences.
+    pub fn billno_deployment(&self) -> &hongbao_wxpay::BillnoDeployment {
+        &self.billno_deployment
     }
 
     /// The pool, for reads.

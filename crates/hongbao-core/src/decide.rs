@@ -142,6 +142,13 @@ pub fn after_query(claimed: &Claimed, outcome: &QueryOutcome, age_ms: i64) -> Af
         err_code: None,
     };
     match outcome {
+        // Another order holds this mch_billno (another system, or another
+        // database, numbering the same merchant's orders): the request
+        // stored here can never have made it, and never will. Nothing of
+        // this record was paid; it goes on under a new number.
+        QueryOutcome::Found(info) if another_order(claimed, info) => {
+            AfterQuery::Done(Transition::Reissue)
+        }
         QueryOutcome::Found(info) => match info.status {
             status if status.was_sent() => {
                 let status = Status::from_wechat(status).unwrap_or(Status::Sent);
@@ -182,13 +189,84 @@ pub fn after_query(claimed: &Claimed, outcome: &QueryOutcome, age_ms: i64) -> Af
         // nothing was paid, the failure is confirmed.
         QueryOutcome::NotFound => match refused_for_recipient(claimed) {
             Some(code) => AfterQuery::Done(failed(&code)),
-            None => AfterQuery::Send,
+            None => match parameters_changed(claimed) {
+                // WeChat said the number was used with other parameters, yet
+                // shows no order under it: nothing to reissue safely.
+                Some(code) => AfterQuery::Done(parameters_changed_failure(claimed, &code)),
+                None => AfterQuery::Send,
+            },
         },
         QueryOutcome::RetryLater(_) | QueryOutcome::Invalid(_) => AfterQuery::Done(retry(true)),
         QueryOutcome::RateLimited => AfterQuery::SlowDown(retry(true)),
         QueryOutcome::PauseMerchant(reason, code) => {
             AfterQuery::Pause(retry(true), *reason, code.clone())
         }
+    }
+}
+
+/// Whether the order WeChat shows under the claimed record's mch_billno
+/// is another's: its amount, number of shares or receiver differ from the
+/// stored request. Only fields WeChat reports as numbers and ids are
+/// compared (texts may come back normalised), and a field WeChat leaves
+/// out never counts against the record: taking its own order for
+/// another's would pay it twice.
+///
+/// After `FATAL_ERROR` (WeChat saying the number was used with other
+/// parameters, while hongbao only ever sends the request it stored) the
+/// order is another's unless WeChat shows this record's receiver in it:
+/// an unopened packet's receiver is not shown, and a receiver is what
+/// another system's order differs in most.
+pub fn another_order(claimed: &Claimed, info: &HbInfo) -> bool {
+    let params = claimed.request.params();
+    let amount = params
+        .get("total_amount")
+        .and_then(|a| a.parse::<u64>().ok());
+    if let (Some(ours), Some(theirs)) = (amount, info.total_amount)
+        && ours != theirs.get()
+    {
+        return true;
+    }
+    let shares = params.get("total_num").and_then(|n| n.parse::<u32>().ok());
+    if let (Some(ours), Some(theirs)) = (shares, info.total_num)
+        && ours != theirs
+    {
+        return true;
+    }
+    let Some(openid) = params.get("re_openid") else {
+        return false;
+    };
+    let mut receivers = info.receivers.iter().filter_map(|r| r.openid.as_deref());
+    if parameters_changed(claimed).is_some() {
+        return !receivers.any(|theirs| theirs == openid);
+    }
+    // The shares of a fission packet go to several people.
+    shares.is_none_or(|n| n == 1) && receivers.any(|theirs| theirs != openid)
+}
+
+/// The `FATAL_ERROR` (the mch_billno used with other parameters) the
+/// claimed record is waiting to look into with gethbinfo, if it is.
+fn parameters_changed(claimed: &Claimed) -> Option<ErrCode> {
+    let code = ErrCode::parse(claimed.err_code.as_deref()?);
+    matches!(
+        hongbao_wxpay::send_action(&code),
+        SendOutcome::ParametersChanged(_)
+    )
+    .then_some(code)
+}
+
+fn parameters_changed_failure(claimed: &Claimed, code: &ErrCode) -> Transition {
+    Transition::Failed {
+        err_code: code.as_str().to_owned(),
+        message: format!(
+            "{}: mch_billno {} exists at WeChat with other parameters, and gethbinfo shows no order under it; another system may be using this merchant's numbers: give this database its own [database] billno_deployment",
+            code.message(),
+            claimed.request.mch_billno()
+        ),
+        zh_message: format!(
+            "{}：商户单号 {} 已被使用（参数不同），但查询不到该单；可能有其他系统在使用同一商户号的单号：请为本数据库配置独立的 [database] billno_deployment",
+            code.zh_message(),
+            claimed.request.mch_billno()
+        ),
     }
 }
 
@@ -311,19 +389,14 @@ pub fn after_send(
         }
         SendOutcome::FailedForRecipient(code) => (failed(code), MerchantEffect::None),
         SendOutcome::NewBillnoNeeded(code) => (failed(code), MerchantEffect::None),
+        // Another order may hold the number: gethbinfo tells whose it is.
         SendOutcome::ParametersChanged(code) => (
-            Transition::Failed {
-                err_code: code.as_str().to_owned(),
-                message: format!(
-                    "{}: mch_billno {} exists at WeChat with other parameters; another system may be using this merchant's numbers",
-                    code.message(),
-                    claimed.request.mch_billno()
-                ),
-                zh_message: format!(
-                    "{}：商户单号 {} 已被使用（参数不同），可能有其他系统在使用同一商户号的单号",
-                    code.zh_message(),
-                    claimed.request.mch_billno()
-                ),
+            Transition::Retry {
+                status: Status::Sending,
+                delay_ms: MIN_RETRY_MS,
+                needs_query: true,
+                merchant_refused: false,
+                err_code: Some(code.as_str().to_owned()),
             },
             MerchantEffect::None,
         ),
@@ -604,6 +677,93 @@ mod tests {
             0,
         );
         assert!(matches!(t, Transition::Failed { .. }));
+    }
+
+    #[test]
+    fn an_order_of_another_system_under_the_billno_is_reissued_never_taken_for_ours() {
+        let mut fatal = claimed(Status::Pending, false, false);
+        fatal.request = Prepared::from_parts(
+            Api::SendRedpack,
+            [
+                ("mch_billno", "1900000109202611220000000001"),
+                ("mch_id", "1900000109"),
+                ("nonce_str", "n"),
+                ("re_openid", "oOurs"),
+                ("total_amount", "100"),
+                ("total_num", "1"),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .unwrap();
+        // FATAL_ERROR: ask gethbinfo first, never fail at once.
+        let (t, _) = after_send(
+            &fatal,
+            &SendOutcome::ParametersChanged(ErrCode::FatalError),
+            0,
+        );
+        assert!(matches!(
+            t,
+            Transition::Retry {
+                needs_query: true,
+                status: Status::Sending,
+                ..
+            }
+        ));
+        fatal.needs_query = true;
+        fatal.err_code = Some("FATAL_ERROR".into());
+        // The order there, unopened, of the same amount: another's.
+        assert_eq!(
+            after_query(&fatal, &info(HbStatus::Sent, None), 0),
+            AfterQuery::Done(Transition::Reissue)
+        );
+        // Opened by someone else: another's.
+        let mut opened = info(HbStatus::Received, None);
+        if let QueryOutcome::Found(i) = &mut opened {
+            i.receivers.push(hongbao_wxpay::HbReceiver {
+                openid: Some("oTheirs".into()),
+                amount: Some(Fen::new(100)),
+                rcv_time: None,
+            });
+        }
+        assert_eq!(
+            after_query(&fatal, &opened, 0),
+            AfterQuery::Done(Transition::Reissue)
+        );
+        // Opened by this record's receiver: it was this record's.
+        if let QueryOutcome::Found(i) = &mut opened {
+            i.receivers[0].openid = Some("oOurs".into());
+        }
+        assert!(matches!(
+            after_query(&fatal, &opened, 0),
+            AfterQuery::Done(Transition::Sent { .. })
+        ));
+        // No order at all: fail, with what to do.
+        match after_query(&fatal, &QueryOutcome::NotFound, 0) {
+            AfterQuery::Done(Transition::Failed {
+                err_code, message, ..
+            }) => {
+                assert_eq!(err_code, "FATAL_ERROR");
+                assert!(message.contains("billno_deployment"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without FATAL_ERROR (a timeout), only a difference WeChat shows
+        // makes the order another's: the same amount, unopened, is ours.
+        let mut timed_out = fatal;
+        timed_out.err_code = None;
+        assert!(matches!(
+            after_query(&timed_out, &info(HbStatus::Sent, None), 0),
+            AfterQuery::Done(Transition::Sent { .. })
+        ));
+        let mut other_amount = info(HbStatus::Sent, None);
+        if let QueryOutcome::Found(i) = &mut other_amount {
+            i.total_amount = Some(Fen::new(250));
+        }
+        assert_eq!(
+            after_query(&timed_out, &other_amount, 0),
+            AfterQuery::Done(Transition::Reissue)
+        );
     }
 
     #[test]

@@ -508,7 +508,17 @@ async fn attempt(
                     return recorded(claimed, transition, attempts, None);
                 };
                 let outcome = classify_query(&result);
-                let label = query_label(&outcome);
+                let mut label = query_label(&outcome);
+                if let hongbao_wxpay::QueryOutcome::Found(info) = &outcome
+                    && decide::another_order(&claimed, info)
+                {
+                    label = "another_order";
+                    tracing::warn!(
+                        record = %claimed.id,
+                        mch_billno = %billno,
+                        "another order holds this mch_billno at WeChat (another system or database numbers this merchant's orders); the payout goes on under a new number"
+                    );
+                }
                 shared.metrics.call(merchant.name(), Api::GetHbInfo, label);
                 attempts.push(attempt_row(
                     Api::GetHbInfo,

@@ -10,7 +10,7 @@
 //! - a record claimed while a previous owner may have been mid-call is
 //!   queried (gethbinfo) before anything is sent again.
 
-use hongbao_wxpay::{Api, Fen, MchBillNo, MchId, Prepared, beijing_date};
+use hongbao_wxpay::{Api, BillnoDeployment, Fen, MchBillNo, MchId, Prepared, beijing_date};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row};
 
@@ -607,9 +607,11 @@ impl Ledger {
     ) -> Result<Vec<bool>, DbError> {
         let now = self.db.now_sql();
         let owner = owner.to_owned();
+        let deployment = self.db.billno_deployment().clone();
         self.db
             .write(|tx| {
-                let (owner, outcomes) = (owner.clone(), outcomes.clone());
+                let (owner, outcomes, deployment) =
+                    (owner.clone(), outcomes.clone(), deployment.clone());
                 Box::pin(async move {
                     let mut applied = Vec::with_capacity(outcomes.len());
                     for (claimed, transition, attempts) in outcomes.iter() {
@@ -620,7 +622,8 @@ impl Ledger {
                             attempts.iter().filter(|a| a.api != Api::GetHbInfo).count(),
                         )
                         .unwrap_or(0);
-                        let done = apply(tx, now, &owner, claimed, transition, sends).await?;
+                        let done =
+                            apply(tx, now, &deployment, &owner, claimed, transition, sends).await?;
                         if done {
                             crate::prize::on_outcome(tx, now, claimed, transition).await?;
                         }
@@ -1163,7 +1166,7 @@ pub(crate) async fn store_in(
                     .expect("allocated above");
                 let sequence = u64::try_from(*seq).unwrap_or(0);
                 *seq += 1;
-                insert_new(tx, record, date, sequence, now).await?
+                insert_new(tx, record, date, db.billno_deployment(), sequence, now).await?
             }
         };
         out.push(result);
@@ -1175,10 +1178,11 @@ async fn insert_new(
     tx: &mut Tx,
     record: &NewRecord,
     date: time::Date,
+    deployment: &BillnoDeployment,
     sequence: u64,
     now: i64,
 ) -> Result<Result<Stored, StoreError>, DbError> {
-    let mch_billno = match MchBillNo::generate(&record.mch_id, date, sequence) {
+    let mch_billno = match MchBillNo::generate_for(&record.mch_id, date, deployment, sequence) {
         Ok(b) => b,
         Err(e) => return Ok(Err(StoreError::Failed(e.message))),
     };
@@ -1255,6 +1259,7 @@ async fn insert_new(
 async fn apply(
     tx: &mut Tx,
     now: &str,
+    deployment: &BillnoDeployment,
     owner: &str,
     claimed: &Claimed,
     transition: &Transition,
@@ -1346,8 +1351,13 @@ async fn apply(
             let sequence = allocate(tx, &mch_id, &day, 1).await?;
             let mch_id = MchId::parse(&mch_id)
                 .map_err(|e| DbError::Sqlx(sqlx::Error::Decode(e.message.into())))?;
-            let billno = MchBillNo::generate(&mch_id, date, u64::try_from(sequence).unwrap_or(0))
-                .map_err(|e| DbError::Sqlx(sqlx::Error::Decode(e.message.into())))?;
+            let billno = MchBillNo::generate_for(
+                &mch_id,
+                date,
+                deployment,
+                u64::try_from(sequence).unwrap_or(0),
+            )
+            .map_err(|e| DbError::Sqlx(sqlx::Error::Decode(e.message.into())))?;
             let mut params = claimed.request.params().clone();
             params.insert("mch_billno", billno.as_str());
             params.insert("nonce_str", hongbao_wxpay::nonce_str());

@@ -245,7 +245,10 @@ pub async fn services(config: &Config) -> Result<Arc<Payouts>, StartError> {
         url: redact_url(url),
         source,
     };
-    let db = Db::connect(url).await.map_err(fail)?;
+    let db = Db::connect(url)
+        .await
+        .map_err(fail)?
+        .with_billno_deployment(config.database.billno_deployment.clone());
     if config.database.migrate {
         db.migrate().await.map_err(fail)?;
     } else {

@@ -176,11 +176,27 @@ impl MchBillNo {
     /// database) and the date the payout was *created*, so that a retry on
     /// a later day still uses the same number.
     pub fn generate(mch_id: &MchId, date: Date, sequence: u64) -> Result<Self, InvalidField> {
-        if sequence > Self::MAX_SEQUENCE {
+        Self::generate_for(mch_id, date, &BillnoDeployment::default(), sequence)
+    }
+
+    /// As [`MchBillNo::generate`], with the 10 digits opened by
+    /// `deployment`'s: numbers made by two deployments with different
+    /// parts never meet, however their sequences run.
+    pub fn generate_for(
+        mch_id: &MchId,
+        date: Date,
+        deployment: &BillnoDeployment,
+        sequence: u64,
+    ) -> Result<Self, InvalidField> {
+        let width = 10 - deployment.0.len();
+        if sequence >= 10u64.pow(u32::try_from(width).unwrap_or(10)) {
             return Err(InvalidField::new(
                 "mch_billno",
-                format!("the daily sequence {sequence} does not fit in 10 digits"),
-                format!("当日序号 {sequence} 超过 10 位数字"),
+                format!(
+                    "the daily sequence {sequence} does not fit in the {width} digits left after the deployment part {:?}",
+                    deployment.0
+                ),
+                format!("当日序号 {sequence} 超过部署编号之后的 {width} 位数字"),
             ));
         }
         let len = mch_id.as_str().len() + 18;
@@ -199,10 +215,11 @@ impl MchBillNo {
             ));
         }
         Ok(Self(format!(
-            "{mch_id}{:04}{:02}{:02}{sequence:010}",
+            "{mch_id}{:04}{:02}{:02}{}{sequence:0width$}",
             date.year(),
             u8::from(date.month()),
-            date.day()
+            date.day(),
+            deployment.0,
         )))
     }
 
@@ -218,6 +235,42 @@ impl MchBillNo {
         let day: u8 = rest[6..8].parse().ok()?;
         let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
         Some((date, rest[8..].parse().ok()?))
+    }
+}
+
+/// The digits that open the daily sequence of every mch_billno a
+/// deployment makes (0 to 4 of them; none by default), so that two
+/// databases paying for the same merchant — production and staging, a
+/// restored copy, a legacy system counting from 1 in WeChat's layout —
+/// never make the same number.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BillnoDeployment(String);
+
+impl BillnoDeployment {
+    /// The most digits a deployment part may take of the 10.
+    pub const MAX_DIGITS: usize = 4;
+
+    /// Parses a deployment part: up to four digits.
+    pub fn parse(s: &str) -> Result<Self, InvalidField> {
+        if s.len() > Self::MAX_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidField::new(
+                "billno_deployment",
+                format!(
+                    "{s:?} must be 0 to {} digits (e.g. \"1\" for production, \"2\" for staging); they open the 10-digit daily sequence of each mch_billno",
+                    Self::MAX_DIGITS
+                ),
+                format!(
+                    "{s:?} 必须是 0 到 {} 位数字（如生产 \"1\"、测试 \"2\"），用作商户单号中每日序号的开头",
+                    Self::MAX_DIGITS
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -409,6 +462,28 @@ mod tests {
         assert_eq!(err.field, "mch_billno");
         let long = MchId::parse("19000001091").unwrap();
         assert!(MchBillNo::generate(&long, date!(2026 - 11 - 22), 1).is_err());
+    }
+
+    #[test]
+    fn a_deployment_part_opens_the_sequence_and_narrows_it() {
+        let mch = MchId::parse("1900000109").unwrap();
+        let staging = BillnoDeployment::parse("27").unwrap();
+        let no = MchBillNo::generate_for(&mch, date!(2026 - 11 - 22), &staging, 42).unwrap();
+        assert_eq!(no.as_str(), "1900000109202611222700000042");
+        assert!(MchBillNo::generate_for(&mch, date!(2026 - 11 - 22), &staging, 99_999_999).is_ok());
+        let err = MchBillNo::generate_for(&mch, date!(2026 - 11 - 22), &staging, 100_000_000)
+            .unwrap_err();
+        assert!(err.message.contains("8 digits"), "{}", err.message);
+        for bad in ["12345", "1a", "-1", " 1"] {
+            assert_eq!(
+                BillnoDeployment::parse(bad).unwrap_err().field,
+                "billno_deployment"
+            );
+        }
+        assert_eq!(
+            BillnoDeployment::parse("").unwrap(),
+            BillnoDeployment::default()
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub mod xml;
 pub use api::Api;
 pub use client::Client;
 pub use errcode::ErrCode;
-pub use ids::{ApiKey, AppId, BEIJING, MchBillNo, MchId, OpenId, SceneId, beijing_date, nonce_str};
+pub use ids::{
+    ApiKey, AppId, BEIJING, BillnoDeployment, MchBillNo, MchId, OpenId, SceneId, beijing_date,
+    nonce_str,
+};
 pub use invalid::InvalidField;
 pub use miniprogram::BizRedPacket;
 pub use money::Fen;

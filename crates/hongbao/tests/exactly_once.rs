@@ -132,3 +132,91 @@ async fn serve_killed_mid_dispatch_resumes_and_pays_exactly_once() {
     world.assert_exactly_once(&records);
     world.stop_serve();
 }
+
+/// Rewrites the world's configuration: another SQLite file, and `extra`
+/// lines in `[database]`.
+fn use_database(world: &World, file: &str, extra: &str) {
+    let text = std::fs::read_to_string(&world.config).unwrap();
+    let start = text.find("[database]").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let text = format!(
+        "{}[database]\nurl = \"sqlite://{file}\"\n{extra}{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(&world.config, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_database_on_the_same_merchant_never_takes_anothers_order_and_pays_each_once() {
+    let mut world = World::new(|_| {}, Options::default()).await;
+    // The first deployment pays three users; its numbers end 0001-0003.
+    use_database(&world, "first.db", "");
+    world.start_serve().await;
+    let first = post_many(&world, 0, 3).await;
+    world.wait_settled(TOKEN, Duration::from_secs(30)).await;
+    world.stop_serve();
+
+    // A second database on the same merchant makes the same numbers for
+    // other users (of the same amounts): WeChat answers FATAL_ERROR,
+    // gethbinfo shows the other order, and each payout goes on under a new
+    // number, paid once.
+    use_database(&world, "second.db", "");
+    world.start_serve().await;
+    let second = post_many(&world, 100, 3).await;
+    let records = world.wait_settled(TOKEN, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), 3);
+    let ledger = world.sandbox.ledger();
+    let taken: Vec<&str> = first
+        .iter()
+        .map(|r| r["mch_billno"].as_str().unwrap())
+        .collect();
+    for settled in &records {
+        let stored = second.iter().find(|r| r["id"] == settled["id"]).unwrap();
+        assert!(taken.contains(&stored["mch_billno"].as_str().unwrap()));
+        assert_eq!(settled["status"], "sent", "{settled}");
+        let billno = settled["mch_billno"].as_str().unwrap();
+        assert!(!taken.contains(&billno), "{settled}");
+        let paid: Vec<_> = ledger
+            .iter()
+            .filter(|e| e.paid && e.openid == settled["re_openid"].as_str().unwrap())
+            .collect();
+        assert_eq!(paid.len(), 1, "{paid:?}");
+        assert_eq!(paid[0].mch_billno, billno);
+        let (_, attempts) = world
+            .get(
+                Some(TOKEN),
+                &format!("/v1/redpacks/{}/attempts", settled["id"].as_str().unwrap()),
+            )
+            .await;
+        let outcomes: Vec<&str> = attempts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap())
+            .collect();
+        assert!(
+            outcomes.contains(&"parameters_changed") && outcomes.contains(&"another_order"),
+            "{attempts}"
+        );
+    }
+    // The first deployment's users were paid once each, by it alone.
+    assert_eq!(ledger.iter().filter(|e| e.paid).count(), 6);
+    world.stop_serve();
+
+    // With a deployment part of its own, a third database makes no number
+    // another has made: not one FATAL_ERROR.
+    use_database(&world, "third.db", "billno_deployment = \"2\"\n");
+    world.start_serve().await;
+    let third = post_many(&world, 200, 3).await;
+    let records = world.wait_settled(TOKEN, Duration::from_secs(30)).await;
+    for record in &third {
+        assert!(
+            record["mch_billno"].as_str().unwrap()[18..].starts_with('2'),
+            "{record}"
+        );
+    }
+    assert!(records.iter().all(|r| r["attempts"] == 1), "{records:?}");
+    assert_eq!(world.sandbox.ledger().iter().filter(|e| e.paid).count(), 9);
+    world.stop_serve();
+}
