@@ -433,6 +433,7 @@ mod tests {
             created_at_ms: 0,
             err_code: None,
             prize_id: None,
+            campaign_id: None,
         }
     }
 

@@ -90,6 +90,24 @@ pub struct Events {
     work: watch::Sender<u64>,
     /// Waiters for a record's outcome, by record id.
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
+    /// What is paused, as this process knows it.
+    pauses: Mutex<Paused>,
+}
+
+/// The merchants and campaigns whose records must not be called now: a
+/// claimed record checks here just before its call, so that a pause takes
+/// hold at once for the records already claimed, not only for the next
+/// claim. Learnt from the database by every dispatch loop (pauses made by
+/// other processes), and at once from a pause decided in this one.
+#[derive(Debug, Default)]
+struct Paused {
+    /// Paused merchants, with how many pauses decided here are not yet
+    /// written: until they are, the database saying "not paused" is old news.
+    merchants: HashMap<String, u32>,
+    /// Bumped by every pause decided here: a reading of the database that
+    /// began before it may predate the pause's write.
+    epoch: u64,
+    campaigns: std::collections::HashSet<String>,
 }
 
 impl Default for Events {
@@ -97,11 +115,70 @@ impl Default for Events {
         Events {
             work: watch::channel(0).0,
             waiters: Mutex::new(HashMap::new()),
+            pauses: Mutex::new(Paused::default()),
         }
     }
 }
 
 impl Events {
+    /// A pause of `merchant` decided in this process, not yet written.
+    pub fn merchant_paused_here(&self, merchant: &str) {
+        let mut pauses = self.pauses.lock().expect("pauses lock");
+        *pauses.merchants.entry(merchant.to_owned()).or_default() += 1;
+        pauses.epoch += 1;
+    }
+
+    /// Where the pauses decided here stand, before reading the database.
+    pub fn pause_epoch(&self) -> u64 {
+        self.pauses.lock().expect("pauses lock").epoch
+    }
+
+    /// A pause decided here is now in the database.
+    pub fn merchant_pause_written(&self, merchant: &str) {
+        let mut pauses = self.pauses.lock().expect("pauses lock");
+        if let Some(unwritten) = pauses.merchants.get_mut(merchant) {
+            *unwritten = unwritten.saturating_sub(1);
+        }
+    }
+
+    /// What the database says of `merchant`, read after [`Events::pause_epoch`]
+    /// answered `epoch`.
+    pub fn merchant_pause_read(&self, merchant: &str, paused: bool, epoch: u64) {
+        let mut pauses = self.pauses.lock().expect("pauses lock");
+        let current = pauses.epoch == epoch;
+        match (paused, pauses.merchants.get(merchant)) {
+            (true, None) => {
+                pauses.merchants.insert(merchant.to_owned(), 0);
+            }
+            (false, Some(0)) if current => {
+                pauses.merchants.remove(merchant);
+            }
+            _ => {}
+        }
+    }
+
+    /// The campaigns the database has paused (or one paused or resumed here).
+    pub fn campaigns_paused(&self, campaigns: impl IntoIterator<Item = String>) {
+        self.pauses.lock().expect("pauses lock").campaigns = campaigns.into_iter().collect();
+    }
+
+    /// A campaign paused or resumed here.
+    pub fn campaign_pause(&self, campaign: &str, paused: bool) {
+        let mut pauses = self.pauses.lock().expect("pauses lock");
+        if paused {
+            pauses.campaigns.insert(campaign.to_owned());
+        } else {
+            pauses.campaigns.remove(campaign);
+        }
+    }
+
+    /// Whether a record of `merchant` (and `campaign`) may be called now.
+    pub fn may_call(&self, merchant: &str, campaign: Option<&str>) -> bool {
+        let pauses = self.pauses.lock().expect("pauses lock");
+        !pauses.merchants.contains_key(merchant)
+            && campaign.is_none_or(|c| !pauses.campaigns.contains(c))
+    }
+
     /// Tells the dispatch loops that new records may be due.
     pub fn new_work(&self) {
         self.work.send_modify(|n| *n = n.wrapping_add(1));
@@ -230,7 +307,15 @@ struct Shared {
     events: Arc<Events>,
     metrics: Arc<Metrics>,
     config: DispatchConfig,
+    /// When each merchant's pauses (its own, its campaigns') were last read
+    /// from the database.
+    pauses_read: Mutex<HashMap<String, Instant>>,
 }
+
+/// How old the pauses a call obeys may be: a pause made by another process
+/// (an operator, a campaign paused through another instance) stops every
+/// call that starts this much after it.
+const PAUSES_FRESH: Duration = Duration::from_millis(20);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -261,6 +346,7 @@ impl Dispatcher {
             events,
             metrics,
             config,
+            pauses_read: Mutex::new(HashMap::new()),
         });
         let recorder = tokio::spawn(record_loop(shared.clone(), rx));
         let tasks = merchants
@@ -322,7 +408,8 @@ async fn merchant_loop(
             break;
         }
         let mut idle = true;
-        match shared.ledger.is_paused(&name).await {
+        let paused = read_pauses(&shared, &name).await;
+        match paused {
             Ok(false) => {
                 let max = shared.config.max_in_flight;
                 if in_flight.available_permits() < max.div_ceil(4) {
@@ -442,24 +529,71 @@ pub(crate) fn attempt_row(
     }
 }
 
-/// The pace could not be taken (the database is away): no call was made.
-struct NoSlot;
+/// Reads from the database whether `merchant` is paused, and which
+/// campaigns are, for the calls about to start.
+async fn read_pauses(shared: &Shared, merchant: &str) -> Result<bool, crate::db::DbError> {
+    shared
+        .pauses_read
+        .lock()
+        .expect("pauses_read lock")
+        .insert(merchant.to_owned(), Instant::now());
+    let epoch = shared.events.pause_epoch();
+    let paused = shared.ledger.is_paused(merchant).await?;
+    shared.events.merchant_pause_read(merchant, paused, epoch);
+    let campaigns = shared.ledger.paused_campaigns().await?;
+    shared.events.campaigns_paused(campaigns);
+    Ok(paused)
+}
 
-/// Waits for a slot of the merchant's pace, then makes the call.
+/// Whether a record of `merchant` (and `campaign`) may be called now, by
+/// pauses at most [`PAUSES_FRESH`] old. Should the database not answer,
+/// the pauses known are obeyed.
+async fn may_call(shared: &Shared, merchant: &str, campaign: Option<&str>) -> bool {
+    // One reader at a time: the others obey what it last read.
+    let stale = {
+        let mut read = shared.pauses_read.lock().expect("pauses_read lock");
+        let stale = read
+            .get(merchant)
+            .is_none_or(|at| at.elapsed() >= PAUSES_FRESH);
+        if stale {
+            read.insert(merchant.to_owned(), Instant::now());
+        }
+        stale
+    };
+    if stale && let Err(e) = read_pauses(shared, merchant).await {
+        tracing::debug!(%merchant, "pauses not read: {e}");
+    }
+    shared.events.may_call(merchant, campaign)
+}
+
+/// No call was made: the pace could not be taken (the database is away),
+/// or the merchant or the record's campaign was paused meanwhile.
+struct NoCall;
+
+/// Waits for a slot of the merchant's pace, then makes the call, unless
+/// the merchant or `campaign` is paused by then: a pause stops every
+/// record not yet on the wire.
 async fn call(
     shared: &Shared,
     merchant: &MerchantRuntime,
     prepared: &hongbao_wxpay::Prepared,
+    campaign: Option<&str>,
     queued: &mut Queued,
-) -> Result<(Result<Reply, CallError>, SystemTime, Duration), NoSlot> {
+) -> Result<(Result<Reply, CallError>, SystemTime, Duration), NoCall> {
+    if !shared.events.may_call(merchant.name(), campaign) {
+        return Err(NoCall);
+    }
     let waited = match merchant.pacer.wait().await {
         Ok(waited) => waited,
         Err(e) => {
             shared.metrics.database_error();
             tracing::warn!(merchant = %merchant.name(), "no call without a slot of the pace: {e}");
-            return Err(NoSlot);
+            return Err(NoCall);
         }
     };
+    if !may_call(shared, merchant.name(), campaign).await {
+        return Err(NoCall);
+    }
     queued.started();
     shared.metrics.limiter_wait(merchant.name(), waited);
     let started = SystemTime::now();
@@ -501,8 +635,14 @@ async fn attempt(
             });
         let decision = match query {
             Ok(prepared) => {
-                let Ok((result, started, latency)) =
-                    call(shared, merchant, &prepared, queued).await
+                let Ok((result, started, latency)) = call(
+                    shared,
+                    merchant,
+                    &prepared,
+                    claimed.campaign_id.as_deref(),
+                    queued,
+                )
+                .await
                 else {
                     let transition = untouched(&claimed);
                     return recorded(claimed, transition, attempts, None);
@@ -550,11 +690,19 @@ async fn attempt(
                 return recorded(claimed, transition, attempts, None);
             }
             AfterQuery::Pause(transition, reason, code) => {
+                shared.events.merchant_paused_here(&claimed.merchant);
                 return recorded(claimed, transition, attempts, Some((reason, code)));
             }
         }
     }
-    let Ok((result, started, latency)) = call(shared, merchant, &claimed.request, queued).await
+    let Ok((result, started, latency)) = call(
+        shared,
+        merchant,
+        &claimed.request,
+        claimed.campaign_id.as_deref(),
+        queued,
+    )
+    .await
     else {
         let transition = untouched(&claimed);
         return recorded(claimed, transition, attempts, None);
@@ -580,6 +728,7 @@ async fn attempt(
             recorded(claimed, transition, attempts, None)
         }
         MerchantEffect::Pause(reason, code) => {
+            shared.events.merchant_paused_here(&claimed.merchant);
             recorded(claimed, transition, attempts, Some((reason, code)))
         }
     }
@@ -671,6 +820,7 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
+                shared.events.merchant_pause_written(&r.claimed.merchant);
             }
         }
         let items: Arc<Vec<(Claimed, Transition, Vec<AttemptRow>)>> = Arc::new(
@@ -779,7 +929,8 @@ async fn reconcile_one(
         return;
     };
     // Without a slot the lease runs out and the packet is followed later.
-    let Ok((result, started, latency)) = call(shared, merchant, &prepared, &mut Queued(None)).await
+    let Ok((result, started, latency)) =
+        call(shared, merchant, &prepared, None, &mut Queued(None)).await
     else {
         return;
     };

@@ -104,6 +104,8 @@ pub struct Claimed {
     /// The prize it pays, if any: a final failure of a prize's payout is
     /// confirmed with gethbinfo, then makes the prize claimable again.
     pub prize_id: Option<String>,
+    /// The campaign it belongs to, if any: not called while it is paused.
+    pub campaign_id: Option<String>,
 }
 
 /// One call to WeChat, to keep.
@@ -320,7 +322,7 @@ impl Ledger {
                AND NOT EXISTS (SELECT 1 FROM merchant_pauses WHERE merchant_pauses.merchant = $3) \
                AND (campaign_id IS NULL OR campaign_id NOT IN (SELECT id FROM campaigns WHERE paused = 1)) \
                ORDER BY due_at LIMIT $4{lock}) \
-             RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code, prize_id"
+             RETURNING id, merchant, kind, status, request, needs_query, merchant_refused, retries, created_at, err_code, prize_id, campaign_id"
         );
         Ledger { db, claim_sql }
     }
@@ -592,6 +594,7 @@ impl Ledger {
                     created_at_ms: row.try_get("created_at")?,
                     err_code: row.try_get("err_code")?,
                     prize_id: row.try_get("prize_id")?,
+                    campaign_id: row.try_get("campaign_id")?,
                 })
             })
             .collect()
@@ -890,6 +893,15 @@ impl Ledger {
                 .fetch_optional(self.db.pool())
                 .await?;
         Ok(found.is_some())
+    }
+
+    /// The ids of the paused campaigns.
+    pub async fn paused_campaigns(&self) -> Result<Vec<String>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM campaigns WHERE paused = 1")
+                .fetch_all(self.db.pool())
+                .await?,
+        )
     }
 
     /// Counts and amounts by merchant and status.

@@ -385,12 +385,18 @@ impl Payouts {
                 None,
                 "paused by an operator; resume with `hongbao merchant resume` or the API",
             )
-            .await
+            .await?;
+        // Records already claimed stop before their call, too.
+        let epoch = self.events.pause_epoch();
+        self.events.merchant_pause_read(merchant, true, epoch);
+        Ok(())
     }
 
     /// Lets a merchant's payouts go on; returns whether it was paused.
     pub async fn resume(&self, merchant: &str) -> Result<bool, DbError> {
+        let epoch = self.events.pause_epoch();
         let was = self.ledger.resume(merchant).await?;
+        self.events.merchant_pause_read(merchant, false, epoch);
         self.events.new_work();
         Ok(was)
     }

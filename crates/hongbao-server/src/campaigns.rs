@@ -628,6 +628,8 @@ pub async fn pause_campaign(
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     campaign::set_paused(state.payouts.ledger(), &c.id, true).await?;
+    // Its records already claimed stop before their call, too.
+    state.payouts.events().campaign_pause(&c.id, true);
     let c = own(&state, &tenant, &id).await?;
     Ok(Json(view(&state, &c).await?))
 }
@@ -646,6 +648,7 @@ pub async fn resume_campaign(
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     campaign::set_paused(state.payouts.ledger(), &c.id, false).await?;
+    state.payouts.events().campaign_pause(&c.id, false);
     state.payouts.resume(&c.merchant).await?;
     let c = own(&state, &tenant, &id).await?;
     Ok(Json(view(&state, &c).await?))

@@ -461,3 +461,105 @@ async fn at_the_merchants_rate_wechat_never_answers_freq_limit() {
     println!("{calls} calls to the sandbox in {elapsed:?}, no FREQ_LIMIT");
     world.stop_serve();
 }
+
+/// Answers of the sandbox per err_code so far.
+fn answered(world: &World, code: &str) -> u64 {
+    world
+        .sandbox
+        .with(|s| s.counters())
+        .answers
+        .get(code)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until merchant main is paused, and returns the pause.
+async fn wait_paused(world: &World) -> Value {
+    for _ in 0..300 {
+        let (_, merchants) = world.get(Some(TOKEN), "/v1/merchants").await;
+        let main = merchants
+            .as_array()
+            .and_then(|list| list.iter().find(|m| m["name"] == "main").cloned());
+        if let Some(main) = main
+            && main["paused"] == true
+        {
+            return main;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("merchant main was never paused: {}", world.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_pause_stops_every_payout_not_yet_on_the_wire() {
+    let mut world = World::new(
+        |c| c.balance = hongbao_wxpay::Fen::new(1_000),
+        Options {
+            // One call at a time: the first NOTENOUGH is answered before
+            // the next call may start.
+            rate_per_minute: 600,
+            ..Options::default()
+        },
+    )
+    .await;
+    world.start_serve().await;
+    let stored = post_many(&world, 0, 30).await;
+    wait_paused(&world).await;
+    // Long enough for every record claimed before the pause to have been
+    // called, had it been.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(answered(&world, "NOTENOUGH"), 1, "{}", world.logs());
+    let paid = world.sandbox.ledger().iter().filter(|e| e.paid).count();
+    assert!(paid < 30);
+
+    world.sandbox.with(|s| s.top_up(1_000_000));
+    let (status, _) = world
+        .post(Some(TOKEN), "/v1/merchants/main/resume", &json!({}), None)
+        .await;
+    assert_eq!(status, 200);
+    let records = world.wait_settled(TOKEN, Duration::from_secs(60)).await;
+    assert_eq!(records.len(), stored.len());
+    world.assert_exactly_once(&records);
+    assert_eq!(answered(&world, "NOTENOUGH"), 1);
+    world.stop_serve();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_api_key_costs_one_sign_error_not_one_per_queued_payout() {
+    let mut world = World::new(
+        |_| {},
+        Options {
+            rate_per_minute: 600,
+            ..Options::default()
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&world.config).unwrap();
+    let start = text.find("api_key = \"").unwrap() + "api_key = \"".len();
+    let wrong = format!("{}{}", &text[..start], "0123456789abcdef0123456789abcdef");
+    std::fs::write(&world.config, format!("{wrong}{}", &text[start + 32..])).unwrap();
+    world.start_serve().await;
+    // Fifty payouts queued at once: stored while the merchant is paused,
+    // then all due together.
+    let (status, _) = world
+        .post(Some(TOKEN), "/v1/merchants/main/pause", &json!({}), None)
+        .await;
+    assert_eq!(status, 200);
+    post_many(&world, 0, 50).await;
+    let (status, _) = world
+        .post(Some(TOKEN), "/v1/merchants/main/resume", &json!({}), None)
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pause = wait_paused(&world).await;
+    assert_eq!(pause["pause_reason"], "configuration", "{pause}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(answered(&world, "SIGN_ERROR"), 1, "{}", world.logs());
+    assert!(world.sandbox.ledger().is_empty());
+    let records = world.all_records(TOKEN).await;
+    assert!(
+        records.iter().all(|r| r["status"] == "pending"),
+        "{records:?}"
+    );
+    world.stop_serve();
+}
