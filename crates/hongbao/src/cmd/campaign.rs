@@ -118,29 +118,32 @@ fn summary(campaign: &Campaign, totals: &Totals) {
     let (paid, paid_amount) = totals.paid();
     let (failed, failed_amount) = totals.failed();
     let (open, open_amount) = totals.open();
-    println!(
+    out!(
         "campaign {}: {} rows, {} yuan (merchant {})",
-        campaign.name, campaign.rows, campaign.total_amount, campaign.merchant
+        campaign.name,
+        campaign.rows,
+        campaign.total_amount,
+        campaign.merchant
     );
-    println!("  paid     {paid:>8}  {paid_amount:>12} yuan");
+    out!("  paid     {paid:>8}  {paid_amount:>12} yuan");
     let codes: Vec<String> = totals
         .by_err_code
         .iter()
         .map(|(c, n)| format!("{c} × {n}"))
         .collect();
-    println!(
+    out!(
         "  failed   {failed:>8}  {failed_amount:>12} yuan  {}",
         codes.join(", ")
     );
-    println!("  pending  {open:>8}  {open_amount:>12} yuan");
+    out!("  pending  {open:>8}  {open_amount:>12} yuan");
     if campaign.imported < campaign.rows {
-        println!(
+        out!(
             "  not yet stored: {} rows",
             campaign.rows - campaign.imported
         );
     }
     for (status, (n, amount)) in &totals.by_status {
-        println!("    {status:<10} {n:>8}  {:>12} yuan", Fen::new(*amount));
+        out!("    {status:<10} {n:>8}  {:>12} yuan", Fen::new(*amount));
     }
 }
 
@@ -199,7 +202,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?
             {
-                println!("merchant {} resumed", campaign.merchant);
+                out!("merchant {} resumed", campaign.merchant);
             }
             campaign::set_paused(payouts.ledger(), &campaign.id, false)
                 .await
@@ -212,14 +215,14 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"campaign": campaign, "totals": totals})
                 );
             } else {
                 summary(&campaign, &totals);
                 if campaign.paused {
-                    println!("  PAUSED by an operator: hongbao campaign resume {name}");
+                    out!("  PAUSED by an operator: hongbao campaign resume {name}");
                 }
                 if let Some(p) = payouts
                     .ledger()
@@ -229,7 +232,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                     .iter()
                     .find(|p| p.merchant == campaign.merchant)
                 {
-                    println!("  merchant {} PAUSED: {}", p.merchant, p.message);
+                    out!("  merchant {} PAUSED: {}", p.merchant, p.message);
                 }
             }
             Ok(Outcome::Done)
@@ -237,7 +240,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
         CampaignCommand::Report { name, out } => {
             let campaign = find_campaign(&payouts, &name).await?;
             let rows = write_report(&payouts, &campaign, &out).await?;
-            println!("{rows} rows written to {}", out.display());
+            out!("{rows} rows written to {}", out.display());
             Ok(Outcome::Done)
         }
     }
@@ -280,7 +283,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             checked.rows
         )));
     }
-    println!(
+    out!(
         "{}: {} rows, {} yuan, valid ({} ms)",
         args.file.display(),
         checked.rows,
@@ -288,7 +291,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
         started.elapsed().as_millis()
     );
     if args.dry_run {
-        println!("dry run: nothing stored, nothing paid");
+        out!("dry run: nothing stored, nothing paid");
         return Ok(Outcome::Done);
     }
     if checked.rows == 0 {
@@ -316,7 +319,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             )));
         }
         Some(existing) => {
-            println!("campaign {} exists: going on where it stopped", args.name);
+            out!("campaign {} exists: going on where it stopped", args.name);
             existing
         }
         None => campaign::create(ledger, "cli", &args.name, &options, &checked)
@@ -337,7 +340,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
                 bar.set_position(n);
                 if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
                     last_line = Instant::now();
-                    println!("storing: {n} of {} rows", campaign.rows);
+                    out!("storing: {n} of {} rows", campaign.rows);
                 }
             },
         );
@@ -353,7 +356,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
                     .ok()
                     .flatten()
                     .map_or(campaign.imported, |c| c.imported);
-                println!(
+                out!(
                     "stopped while storing: {stored} of {} rows stored. Go on with: hongbao campaign run {} --name {}",
                     campaign.rows,
                     args.file.display(),
@@ -363,7 +366,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             }
         }
         bar.finish_and_clear();
-        println!("stored {} rows", campaign.rows);
+        out!("stored {} rows", campaign.rows);
     }
     let campaign = campaign::get(ledger, &campaign.id)
         .await
@@ -433,7 +436,7 @@ async fn pay(
             // The bar's own estimates, in whole units: no floats shown.
             let rate = bar.per_sec().round();
             let eta = bar.eta().as_secs();
-            println!(
+            out!(
                 "campaign {}: paid {paid}, failed {failed}, pending {open}, {rate}/s, ETA {}m{:02}s",
                 campaign.name,
                 eta / 60,
@@ -487,11 +490,11 @@ async fn pay(
     let (open, open_amount) = totals.open();
     match ended {
         Ended::Done if totals.failed().0 == 0 => {
-            println!("every row is paid");
+            out!("every row is paid");
             Ok(Outcome::Done)
         }
         Ended::Done => {
-            println!(
+            out!(
                 "finished: {} row(s) failed (see err_code above, and `hongbao campaign report {} --out FILE.csv`)",
                 totals.failed().0,
                 campaign.name
@@ -499,25 +502,25 @@ async fn pay(
             Ok(Outcome::Failed)
         }
         Ended::MerchantPaused(message) => {
-            println!("PAUSED: {message}");
-            println!(
+            out!("PAUSED: {message}");
+            out!(
                 "still to pay: {open} row(s), {open_amount} yuan — the balance this campaign still needs."
             );
-            println!(
+            out!(
                 "when fixed (e.g. after a top-up), go on with: hongbao campaign resume {}",
                 campaign.name
             );
             Ok(Outcome::Failed)
         }
         Ended::CampaignPaused => {
-            println!(
+            out!(
                 "PAUSED by an operator; go on with: hongbao campaign resume {}",
                 campaign.name
             );
             Ok(Outcome::Failed)
         }
         Ended::Interrupted => {
-            println!(
+            out!(
                 "stopped: {open} row(s) still to pay ({open_amount} yuan). Nobody is paid twice when you go on: {again}"
             );
             Ok(Outcome::Failed)

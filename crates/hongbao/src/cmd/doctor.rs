@@ -22,7 +22,7 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
     let (merchants, mut all_pass) = match Config::load(&file) {
         Ok(config) => (config.merchants, true),
         Err(e) => {
-            println!("✗ {e}");
+            out!("✗ {e}");
             match Config::load_merchants(&file) {
                 Ok((merchants, _)) => (merchants, false),
                 Err(_) => return Ok(Outcome::Failed),
@@ -31,14 +31,16 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
     };
     if merchants.is_empty() {
         if all_pass {
-            println!("✗ {} defines no [merchants.NAME] section", file.display());
+            out!("✗ {} defines no [merchants.NAME] section", file.display());
         }
         return Ok(Outcome::Failed);
     }
     for merchant in merchants.values() {
-        println!(
+        out!(
             "merchant {} (mch_id {}, {})",
-            merchant.name, merchant.mch_id, merchant.api_base
+            merchant.name,
+            merchant.mch_id,
+            merchant.api_base
         );
         for check in check_merchant(merchant).await {
             let mark = match check.status {
@@ -50,7 +52,7 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             if matches!(check.status, Status::Fail | Status::Skipped) {
                 all_pass = false;
             }
-            println!("  {mark} {}: {}", check.name, check.message);
+            out!("  {mark} {}: {}", check.name, check.message);
         }
     }
     Ok(if all_pass {

@@ -1,5 +1,18 @@
 //! The subcommands.
 
+/// `println!` for the commands' output. The reader may stop reading early
+/// (`hongbao doctor | head -1`): then the rest of the output is dropped and
+/// the command goes on to its normal end, rather than panicking midway,
+/// perhaps with a payment in flight.
+macro_rules! out {
+    () => {
+        $crate::cmd::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::write_line(format_args!($($arg)*))
+    };
+}
+
 pub(crate) mod campaign;
 pub(crate) mod doctor;
 pub(crate) mod migrate;
@@ -29,6 +42,29 @@ impl From<anyhow::Error> for Error {
 }
 
 pub(crate) type Result = std::result::Result<Outcome, Error>;
+
+/// Writes one line to standard output, unless it is closed; see `out!`.
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Set at the first failed write: nothing more is written after it.
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"));
+    if let Err(e) = written {
+        CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!(
+                "cannot write to standard output ({e}); the rest of the output is dropped"
+            );
+        }
+    }
+}
 
 /// Runs an async command on a multi-threaded runtime.
 pub(crate) fn run_async(command: impl Future<Output = Result>) -> Result {

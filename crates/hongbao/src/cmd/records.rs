@@ -128,19 +128,24 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
                 let objects: Vec<_> = records.iter().map(|r| record_json(r, None, None)).collect();
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"total_count": total, "objects": objects})
                 );
             } else {
-                println!(
+                out!(
                     "{:<30} {:<9} {:<28} {:<28} {:>9} {:<8} err_code",
-                    "id", "status", "mch_billno", "re_openid", "yuan", "attempts"
+                    "id",
+                    "status",
+                    "mch_billno",
+                    "re_openid",
+                    "yuan",
+                    "attempts"
                 );
                 for r in &records {
-                    println!("{}", line(r));
+                    out!("{}", line(r));
                 }
-                println!("{} of {total}", records.len());
+                out!("{} of {total}", records.len());
             }
             Ok(Outcome::Done)
         }
@@ -152,51 +157,54 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"record": record_json(&r, None, None), "attempts": attempts})
                 );
                 return Ok(Outcome::Done);
             }
-            println!("id            {}", r.id);
-            println!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
-            println!("type          {}", r.kind);
-            println!("status        {}", r.status);
-            println!("mch_billno    {}", r.mch_billno);
-            println!("re_openid     {}", r.re_openid);
-            println!(
+            out!("id            {}", r.id);
+            out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
+            out!("type          {}", r.kind);
+            out!("status        {}", r.status);
+            out!("mch_billno    {}", r.mch_billno);
+            out!("re_openid     {}", r.re_openid);
+            out!(
                 "amount        {} yuan ({} fen), {} share(s)",
                 r.total_amount,
                 r.total_amount.get(),
                 r.total_num
             );
-            println!(
+            out!(
                 "texts         {} / {} / {} / {}",
-                r.send_name, r.wishing, r.act_name, r.remark
+                r.send_name,
+                r.wishing,
+                r.act_name,
+                r.remark
             );
-            println!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
-            println!(
+            out!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
+            out!(
                 "wechat        {}",
                 r.wechat_status.as_deref().unwrap_or("-")
             );
             if let Some(refund) = r.refund_amount {
-                println!("refunded      {refund} yuan");
+                out!("refunded      {refund} yuan");
             }
             if let Some(code) = &r.err_code {
-                println!(
+                out!(
                     "err_code      {code}: {} / {}",
                     r.message.as_deref().unwrap_or(""),
                     r.zh_message.as_deref().unwrap_or("")
                 );
             }
-            println!(
+            out!(
                 "created       {}   updated {}",
                 rfc3339(r.created_at),
                 rfc3339(r.updated_at)
             );
-            println!("attempts:");
+            out!("attempts:");
             for a in attempts {
-                println!(
+                out!(
                     "  {}  {:<18} {:<28} {:<18} {:>6} ms  {}{}",
                     rfc3339(a.started_at),
                     a.api,
@@ -230,7 +238,7 @@ pub(crate) async fn status(
     match payouts.wechat_status(&operator, &selector).await {
         Ok(status) => {
             let wechat = wechat_json(status.info.as_ref());
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "record": record_json(&status.record, None, None),
@@ -268,9 +276,7 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                 .pause(&name)
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
-            println!(
-                "{name} paused: its records stay pending until `hongbao merchant resume {name}`"
-            );
+            out!("{name} paused: its records stay pending until `hongbao merchant resume {name}`");
         }
         MerchantCommand::Resume { name } => {
             known(&name)?;
@@ -278,12 +284,12 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                 .resume(&name)
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
-            println!("{name} {}", if was { "resumed" } else { "was not paused" });
+            out!("{name} {}", if was { "resumed" } else { "was not paused" });
         }
         MerchantCommand::List => {
             for m in payouts.health().await.merchants {
                 match m.paused {
-                    Some(p) => println!(
+                    Some(p) => out!(
                         "{}  mch_id {}  PAUSED since {} ({}): {}",
                         m.name,
                         m.mch_id,
@@ -291,7 +297,7 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                         p.reason,
                         p.message
                     ),
-                    None => println!("{}  mch_id {}  active", m.name, m.mch_id),
+                    None => out!("{}  mch_id {}  active", m.name, m.mch_id),
                 }
             }
         }

@@ -101,9 +101,12 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
             other => Error::Runtime(other.into()),
         })?;
     let record = stored.record().clone();
-    println!(
+    out!(
         "stored {}  mch_billno {}  {} yuan to {}",
-        record.id, record.mch_billno, record.total_amount, record.re_openid
+        record.id,
+        record.mch_billno,
+        record.total_amount,
+        record.re_openid
     );
 
     let (stop, stopped) = watch::channel(false);
@@ -129,7 +132,7 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
         .unwrap_or(record);
     match settled.status {
         Status::Sent | Status::Received | Status::Refunding | Status::Refunded => {
-            println!(
+            out!(
                 "{}  send_listid {}  after {} attempt(s)",
                 settled.status,
                 settled.send_listid.as_deref().unwrap_or("-"),
@@ -138,7 +141,7 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
             Ok(Outcome::Done)
         }
         Status::Failed => {
-            println!(
+            out!(
                 "failed  {}: {}\n        {}",
                 settled.err_code.as_deref().unwrap_or("-"),
                 settled.message.as_deref().unwrap_or_default(),
@@ -149,13 +152,17 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
         Status::Pending | Status::Sending => {
             let paused = payouts.ledger().pauses().await.unwrap_or_default();
             match paused.iter().find(|p| p.merchant == settled.merchant) {
-                Some(pause) => println!(
+                Some(pause) => out!(
                     "{}  merchant {} is paused: {}",
-                    settled.status, pause.merchant, pause.message
+                    settled.status,
+                    pause.merchant,
+                    pause.message
                 ),
-                None => println!(
+                None => out!(
                     "{}  no outcome within {} s; it stays in the ledger and `hongbao serve` (or this command again) finishes it: hongbao records show {}",
-                    settled.status, args.wait, settled.id
+                    settled.status,
+                    args.wait,
+                    settled.id
                 ),
             }
             Ok(Outcome::Failed)
