@@ -165,6 +165,8 @@ pub(crate) fn run(args: &Args) -> super::Result {
         .parse()
         .map_err(|e: hongbao_wxpay::InvalidField| Error::Usage(e.to_string()))?;
     let (params, given_sign) = read_params(args)?;
+    // Every argument is checked (--api too) before anything is printed.
+    let warnings = warnings(args, &params, &key, sign_type)?;
     let signature = sign(&params, &ApiKey::any(&key), sign_type);
 
     out!("string to sign:");
@@ -174,7 +176,7 @@ pub(crate) fn run(args: &Args) -> super::Result {
         "*".repeat(key.chars().count())
     );
     out!("sign ({sign_type}): {signature}");
-    for warning in warnings(args, &params, &key, sign_type)? {
+    for warning in warnings {
         out!("warning: {warning}");
     }
     match given_sign {
