@@ -75,26 +75,56 @@ pub(crate) fn run_async(command: impl Future<Output = Result>) -> Result {
     runtime.block_on(command)
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. Listening starts when this is called, not when it is
+/// first awaited: from then on a signal is the command's to handle (say what
+/// is stored, finish the call in flight), never an exit mid-way.
+pub(crate) fn wait_for_shutdown() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
+}
+
+/// `ARG` as a shell word: quoted unless it is plainly safe, so that a
+/// printed command can be pasted as it is.
+pub(crate) fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// ` --config FILE` when the command was given one, for printed commands.
+pub(crate) fn config_flag(config: Option<&std::path::Path>) -> String {
+    config.map_or_else(String::new, |path| {
+        format!(" --config {}", shell_word(&path.to_string_lossy()))
+    })
 }
 
 /// Logs to standard error: `RUST_LOG` chooses what (default: info for

@@ -77,7 +77,7 @@ fn line(r: &Redpack) -> String {
     )
 }
 
-async fn find(
+pub(crate) async fn find(
     payouts: &hongbao_core::payouts::Payouts,
     config: &hongbao_core::config::Config,
     key: &str,
