@@ -412,3 +412,68 @@ async fn ctrl_c_while_storing_says_how_to_go_on_and_the_rerun_stores_each_row_on
     assert!(world.sandbox.ledger().is_empty(), "paid while paused");
     db.close().await;
 }
+
+/// A standard output whose reader has already gone, as with `| head -1`
+/// once `head` has its line.
+fn closed_stdout() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_resume_rate_and_eta_count_only_the_rows_paid_in_this_run() {
+    // The balance pays 200 of 300 rows at full speed; then NOTENOUGH pauses.
+    let world = World::new(
+        |c| c.balance = hongbao_wxpay::Fen::new(20_000),
+        Options::default(),
+    )
+    .await;
+    let mut csv = String::from("openid,amount\n");
+    for i in 0..300 {
+        csv.push_str(&format!("oCamp{i:023},1.00\n"));
+    }
+    let file = world.dir.path().join("list.csv");
+    std::fs::write(&file, csv).unwrap();
+    let first = run(&world, &["run", file.to_str().unwrap(), "--name", "slow"]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    assert!(text(&first).contains("PAUSED"), "{}", text(&first));
+
+    // The other 100 at 5 a second: about 20 s, with a line every 10 s.
+    world.sandbox.with(|s| s.top_up(20_000));
+    let config = std::fs::read_to_string(&world.config).unwrap();
+    std::fs::write(
+        &world.config,
+        config.replace("rate_per_minute = 1000000", "rate_per_minute = 300"),
+    )
+    .unwrap();
+    let resumed = run(&world, &["resume", "slow"]);
+    let out = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("campaign slow: paid"))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line:\n{out}");
+    for line in lines {
+        println!("{line}");
+        // "campaign slow: paid 250, failed 0, pending 50, 5.0/s, ETA 0m10s"
+        let fields: Vec<&str> = line.split(", ").collect();
+        let pending: u64 = fields[2].trim_start_matches("pending ").parse().unwrap();
+        let rate = fields[3].trim_end_matches("/s");
+        let (whole, tenth) = rate.split_once('.').unwrap_or((rate, "0"));
+        assert!(tenth.len() == 1, "one decimal at most: {line}");
+        let tenths: u64 = whole.parse::<u64>().unwrap() * 10 + tenth.parse::<u64>().unwrap();
+        // This run pays 5 a second; counting the 200 rows paid before would
+        // show far more.
+        assert!((30..=80).contains(&tenths), "{line}");
+        let eta = fields[4].trim_start_matches("ETA ");
+        let (m, s) = eta.trim_end_matches('s').split_once('m').unwrap();
+        let eta_s = m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap();
+        let expected = pending * 10 / tenths;
+        assert!(
+            eta_s.abs_diff(expected) <= 1,
+            "ETA {eta_s} s for {expected} s: {line}"
+        );
+    }
+}

@@ -328,7 +328,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
     };
 
     if campaign.imported < campaign.rows {
-        let bar = progress_bar(campaign.rows, "storing");
+        let bar = progress_bar(campaign.rows, "storing", Speed::new(campaign.imported));
         bar.set_position(campaign.imported);
         let mut last_line = Instant::now();
         let import = campaign::import(
@@ -375,7 +375,53 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
     pay(setup, payouts, &campaign, Some(&args.file)).await
 }
 
-fn progress_bar(len: u64, what: &str) -> ProgressBar {
+/// How fast this run goes: rows done before it started (a resumed
+/// campaign's) are not speed. Integer arithmetic: tenths of a row a second.
+#[derive(Clone, Copy, Debug)]
+struct Speed {
+    /// Rows already done when this run started.
+    baseline: u64,
+    started: Instant,
+}
+
+impl Speed {
+    fn new(baseline: u64) -> Speed {
+        Speed {
+            baseline,
+            started: Instant::now(),
+        }
+    }
+
+    /// Tenths of a row a second in this run, once there is a second of it
+    /// and a row done.
+    fn tenths_per_second(&self, done: u64) -> Option<u64> {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let rows = done.saturating_sub(self.baseline);
+        (ms >= 1_000 && rows > 0).then(|| rows.saturating_mul(10_000) / ms)
+    }
+
+    /// `12/s`, `4.5/s`, or `-/s` before there is anything to measure.
+    fn rate(&self, done: u64) -> String {
+        match self.tenths_per_second(done) {
+            None => "-/s".into(),
+            Some(t) if t >= 100 => format!("{}/s", (t + 5) / 10),
+            Some(t) => format!("{}.{}/s", t / 10, t % 10),
+        }
+    }
+
+    /// `2m05s` for `remaining` rows at this run's rate.
+    fn eta(&self, done: u64, remaining: u64) -> String {
+        match self.tenths_per_second(done) {
+            Some(t) if t > 0 => {
+                let seconds = (remaining * 10).div_ceil(t);
+                format!("{}m{:02}s", seconds / 60, seconds % 60)
+            }
+            _ => "-".into(),
+        }
+    }
+}
+
+fn progress_bar(len: u64, what: &str, speed: Speed) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -384,9 +430,22 @@ fn progress_bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} {{per_sec}} ETA {{eta}}"
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} {{rate}} ETA {{run_eta}}"
         ))
-        .expect("a valid template"),
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&speed.rate(state.pos()));
+            },
+        )
+        .with_key(
+            "run_eta",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let remaining = state.len().unwrap_or(0).saturating_sub(state.pos());
+                let _ = w.write_str(&speed.eta(state.pos(), remaining));
+            },
+        ),
     );
     bar
 }
@@ -407,6 +466,11 @@ async fn pay(
     file: Option<&Path>,
 ) -> super::Result {
     let ledger = payouts.ledger();
+    // Rate and ETA count the rows this run pays, not those paid before.
+    let before = campaign::totals(ledger, &campaign.id)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let speed = Speed::new(before.paid().0 + before.failed().0);
     let (stop, stopped) = watch::channel(false);
     let mut dispatch = DispatchConfig::new();
     dispatch.lease = setup.config.dispatch.lease;
@@ -421,7 +485,7 @@ async fn pay(
         dispatch,
         &stopped,
     );
-    let bar = progress_bar(campaign.rows, "paying");
+    let bar = progress_bar(campaign.rows, "paying", speed);
     let mut last_line = Instant::now();
     let mut interrupt = Box::pin(super::wait_for_shutdown());
     let ended = loop {
@@ -429,18 +493,16 @@ async fn pay(
             .await
             .map_err(|e| Error::Runtime(e.into()))?;
         let ((paid, _), (failed, _), (open, _)) = (totals.paid(), totals.failed(), totals.open());
-        bar.set_position(paid + failed);
+        let done = paid + failed;
+        bar.set_position(done);
         bar.set_message(format!("paid {paid} · failed {failed} · pending {open}"));
         if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
             last_line = Instant::now();
-            // The bar's own estimates, in whole units: no floats shown.
-            let rate = bar.per_sec().round();
-            let eta = bar.eta().as_secs();
             out!(
-                "campaign {}: paid {paid}, failed {failed}, pending {open}, {rate}/s, ETA {}m{:02}s",
+                "campaign {}: paid {paid}, failed {failed}, pending {open}, {}, ETA {}",
                 campaign.name,
-                eta / 60,
-                eta % 60
+                speed.rate(done),
+                speed.eta(done, open)
             );
         }
         if open == 0 {
