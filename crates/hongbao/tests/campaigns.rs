@@ -422,6 +422,46 @@ fn closed_stdout() -> Stdio {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_bad_rows_print_a_thousand_the_count_of_the_rest_and_all_in_a_file() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let mut csv = String::from("openid,amount\n");
+    for _ in 0..2_500 {
+        csv.push_str("oBad,1.00\n");
+    }
+    let path = world.dir.path().join("bad.csv");
+    std::fs::write(&path, csv).unwrap();
+    let errors = world.dir.path().join("errors.csv");
+    let output = run(
+        &world,
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--name",
+            "bad",
+            "--errors",
+            errors.to_str().unwrap(),
+        ],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    let shown = out.lines().filter(|l| l.starts_with("line ")).count();
+    assert_eq!(shown, 1_000, "as many as the API shows");
+    assert!(out.contains("and 1500 more bad row(s)"), "{out}");
+    assert!(out.contains("2500 bad row(s)"), "{out}");
+    assert!(out.contains(errors.to_str().unwrap()), "{out}");
+    let written = std::fs::read_to_string(&errors).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("line,field,message,zh_message"));
+    assert_eq!(lines.count(), 2_500);
+    assert!(written.contains("\n2,openid,"), "{}", &written[..300]);
+
+    // Without --errors, the way to get them all is named.
+    let output = run(&world, &["run", path.to_str().unwrap(), "--name", "bad"]);
+    assert!(text(&output).contains("--errors FILE"), "{}", text(&output));
+    assert!(world.sandbox.ledger().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_resume_rate_and_eta_count_only_the_rows_paid_in_this_run() {
     // The balance pays 200 of 300 rows at full speed; then NOTENOUGH pauses.
     let world = World::new(

@@ -85,6 +85,10 @@ pub(crate) struct RunArgs {
     /// Validate and print the totals; pay nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Write every bad row (line, field, message, zh_message) to this CSV
+    /// file; the output shows the first 1,000.
+    #[arg(long, value_name = "FILE.csv")]
+    errors: Option<PathBuf>,
 }
 
 fn yuan(flag: &str, text: Option<&String>) -> Result<Option<Fen>, Error> {
@@ -268,13 +272,36 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
 
     // The whole file first: with any bad row, nothing is paid.
     let started = Instant::now();
-    let mut shown = 0u64;
+    let mut errors = args.errors.as_deref().map(ErrorFile::create).transpose()?;
+    let mut shown = 0usize;
     let checked = campaign::validate(open(&args.file)?, &options, &merchant_config, |e| {
-        shown += 1;
-        eprintln!("{e}");
-        eprintln!("    {}", e.zh_message);
+        // As many as the API lists: a million bad rows are not 2 million lines.
+        if shown < campaign::ROW_ERRORS_SHOWN {
+            shown += 1;
+            eprintln!("{e}");
+            eprintln!("    {}", e.zh_message);
+        }
+        if let Some(file) = &mut errors {
+            file.write(e);
+        }
     })
     .map_err(|e| Error::Usage(format!("{e}\n    {}", e.zh_message)))?;
+    if let Some(file) = errors {
+        file.finish()?;
+    }
+    let not_shown = checked.errors.saturating_sub(shown as u64);
+    if not_shown > 0 {
+        match &args.errors {
+            Some(path) => eprintln!(
+                "… and {not_shown} more bad row(s) not shown: all {} are in {}",
+                checked.errors,
+                path.display()
+            ),
+            None => eprintln!(
+                "… and {not_shown} more bad row(s) not shown: write them all to a file with --errors FILE.csv"
+            ),
+        }
+    }
     if checked.errors > 0 {
         return Err(Error::Usage(format!(
             "{} bad row(s) in {} ({} rows): nothing was paid. Fix them and run the command again.",
@@ -417,6 +444,56 @@ impl Speed {
                 format!("{}m{:02}s", seconds / 60, seconds % 60)
             }
             _ => "-".into(),
+        }
+    }
+}
+
+/// `--errors FILE`: every bad row, as CSV.
+struct ErrorFile {
+    path: PathBuf,
+    writer: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    /// The first write error; the rest are not tried.
+    failed: Option<csv::Error>,
+}
+
+impl ErrorFile {
+    fn create(path: &Path) -> Result<ErrorFile, Error> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| Error::Usage(format!("cannot write --errors {}: {e}", path.display())))?;
+        let mut file = ErrorFile {
+            path: path.to_owned(),
+            writer: csv::Writer::from_writer(std::io::BufWriter::new(file)),
+            failed: None,
+        };
+        file.record(["line", "field", "message", "zh_message"].map(String::from));
+        Ok(file)
+    }
+
+    fn write(&mut self, e: &campaign::RowError) {
+        self.record([
+            e.line.to_string(),
+            e.field.clone().unwrap_or_default(),
+            e.message.clone(),
+            e.zh_message.clone(),
+        ]);
+    }
+
+    fn record(&mut self, fields: [String; 4]) {
+        if self.failed.is_none()
+            && let Err(e) = self.writer.write_record(fields)
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        let flushed = self.writer.flush().map_err(csv::Error::from);
+        match self.failed.map_or(flushed, Err) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Runtime(anyhow::anyhow!(
+                "writing --errors {}: {e}",
+                self.path.display()
+            ))),
         }
     }
 }
