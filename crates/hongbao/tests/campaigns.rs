@@ -422,6 +422,58 @@ fn closed_stdout() -> Stdio {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaigns_records_are_listed_by_its_name_and_the_apis_filters() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let (file, _) = campaign_file(world.dir.path(), "three.csv", 3);
+    let output = run(&world, &["run", file.to_str().unwrap(), "--name", "three"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let records = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hongbao"))
+            .args(["records", "list"])
+            .args(args)
+            .args(["--config", world.config.to_str().unwrap()])
+            .env_remove("HONGBAO_CONFIG")
+            .current_dir(world.dir.path())
+            .output()
+            .unwrap()
+    };
+    let by_name = records(&["--campaign", "three"]);
+    assert_eq!(by_name.status.code(), Some(0), "{}", text(&by_name));
+    assert!(text(&by_name).contains("3 of 3"), "{}", text(&by_name));
+    let status = run(&world, &["status", "three", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let id = json["campaign"]["id"].as_str().unwrap();
+    assert!(text(&records(&["--campaign", id])).contains("3 of 3"));
+
+    let unknown = records(&["--campaign", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(text(&unknown).contains("\"nope\""), "{}", text(&unknown));
+
+    let billno = world.sandbox.ledger()[0].mch_billno.clone();
+    let one = records(&["--billno", &billno]);
+    assert!(
+        text(&one).contains(&billno) && text(&one).contains("1 of 1"),
+        "{}",
+        text(&one)
+    );
+    assert!(text(&records(&["--from", "2000-01-01"])).contains("3 of 3"));
+    assert!(text(&records(&["--to", "2000-01-01T00:00:00Z"])).contains("0 of 0"));
+    assert!(text(&records(&["--from", "2000-01-01", "--to", "2999-01-01"])).contains("3 of 3"));
+    let bad = records(&["--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("--from"), "{}", text(&bad));
+
+    // Read by a pipe that closes early (`| head -1`): no panic, exit 0.
+    let piped = campaign(&world, &["status", "three"])
+        .stdout(closed_stdout())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_bad_rows_print_a_thousand_the_count_of_the_rest_and_all_in_a_file() {
     let world = World::new(|_| {}, Options::default()).await;
     let mut csv = String::from("openid,amount\n");

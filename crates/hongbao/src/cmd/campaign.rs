@@ -153,7 +153,7 @@ fn summary(campaign: &Campaign, totals: &Totals) {
 
 /// A campaign by name: the CLI's own first, else one uploaded through the
 /// API (by any tenant: the operator sees them all), or by its id.
-async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
+pub(crate) async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
     let runtime = |e: hongbao_core::db::DbError| Error::Runtime(e.into());
     if let Some(found) = campaign::find(payouts.ledger(), "cli", name)
         .await

@@ -21,12 +21,21 @@ pub(crate) enum RecordsCommand {
         /// Only this merchant.
         #[arg(long)]
         merchant: Option<String>,
-        /// Only this campaign.
-        #[arg(long)]
+        /// Only this campaign: its name (as `campaign run --name` gave it) or id.
+        #[arg(long, value_name = "NAME")]
         campaign: Option<String>,
         /// Only this receiver.
         #[arg(long)]
         openid: Option<String>,
+        /// Only this order number.
+        #[arg(long, value_name = "MCH_BILLNO")]
+        billno: Option<String>,
+        /// Created at or after (RFC 3339, or YYYY-MM-DD in Beijing time), as the API's created_from.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Created before (RFC 3339, or YYYY-MM-DD in Beijing time), as the API's created_to.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: u64,
@@ -107,10 +116,36 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             merchant,
             campaign,
             openid,
+            billno,
+            from,
+            to,
             limit,
             offset,
             json,
         } => {
+            if let Some(name) = &merchant
+                && !setup.config.merchants.contains_key(name)
+            {
+                let names: Vec<&str> = setup.config.merchants.keys().map(String::as_str).collect();
+                return Err(Error::Usage(format!(
+                    "--merchant {name:?} is not configured; configured: {}",
+                    names.join(", ")
+                )));
+            }
+            let campaign_id = match &campaign {
+                Some(name) => Some(super::campaign::find_campaign(&payouts, name).await?.id),
+                None => None,
+            };
+            let time = |flag: &str, text: Option<&String>| {
+                text.map(|t| {
+                    hongbao_server::json::parse_list_time_ms(t).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--{flag} {t:?} must be an RFC 3339 time (2026-11-22T04:00:00Z) or a date (2026-11-22, Beijing time)"
+                        ))
+                    })
+                })
+                .transpose()
+            };
             let filter = ListFilter {
                 merchants: merchant.into_iter().collect(),
                 status: status.as_deref().map(str::parse).transpose().map_err(
@@ -119,8 +154,10 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                     },
                 )?,
                 re_openid: openid,
-                campaign_id: campaign,
-                ..ListFilter::default()
+                mch_billno: billno,
+                campaign_id,
+                created_from_ms: time("from", from.as_ref())?,
+                created_to_ms: time("to", to.as_ref())?,
             };
             let (records, total) = payouts
                 .list(&operator, filter, offset, limit.clamp(1, 1000))
