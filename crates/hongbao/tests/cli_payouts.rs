@@ -401,3 +401,68 @@ async fn ctrl_c_during_send_finishes_the_call_in_flight_and_prints_its_outcome()
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(paid_orders(&world), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_asks_wechat_about_an_order_number_the_ledger_does_not_have() {
+    let world = World::new(|_| {}, Options::default()).await;
+    // Another system (here: another database) paid an order of merchant main.
+    let other = world.dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&world.config)
+            .unwrap()
+            .replace("sqlite://hongbao.db", "sqlite://other.db"),
+    )
+    .unwrap();
+    let sent = Command::new(env!("CARGO_BIN_EXE_hongbao"))
+        .args([
+            "send",
+            "--merchant",
+            "main",
+            "--openid",
+            &openid(7),
+            "--amount",
+            "1.23",
+        ])
+        .args(["--config", other.to_str().unwrap()])
+        .env_remove("HONGBAO_CONFIG")
+        .current_dir(world.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(sent.status.code(), Some(0), "{}", printed(&sent));
+    let billno = after(&printed(&sent), "mch_billno").to_owned();
+
+    // Several merchants are configured: which one's order it is must be said.
+    let which = hongbao(&world, &["status", "--billno", &billno]);
+    assert_eq!(which.status.code(), Some(2), "{}", printed(&which));
+    assert!(
+        printed(&which).contains("--merchant"),
+        "{}",
+        printed(&which)
+    );
+
+    let status = hongbao(
+        &world,
+        &["status", "--billno", &billno, "--merchant", "main"],
+    );
+    let text = printed(&status);
+    assert_eq!(status.status.code(), Some(0), "{text}");
+    assert!(text.contains("not in the ledger"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["record"], serde_json::Value::Null, "{text}");
+    assert_eq!(json["wechat"]["status"], "SENT", "{text}");
+    assert_eq!(json["wechat"]["total_amount"], 123, "{text}");
+    // Nothing was stored.
+    let list = hongbao(&world, &["records", "list"]);
+    assert!(printed(&list).contains("0 of 0"), "{}", printed(&list));
+
+    // An order WeChat does not have either.
+    let nowhere = format!("{}9999999999", &billno[..18]);
+    let missing = hongbao(
+        &world,
+        &["status", "--billno", &nowhere, "--merchant", "main"],
+    );
+    let text = printed(&missing);
+    assert_eq!(missing.status.code(), Some(1), "{text}");
+    assert!(text.contains("NOT_FOUND"), "{text}");
+}

@@ -123,14 +123,8 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             offset,
             json,
         } => {
-            if let Some(name) = &merchant
-                && !setup.config.merchants.contains_key(name)
-            {
-                let names: Vec<&str> = setup.config.merchants.keys().map(String::as_str).collect();
-                return Err(Error::Usage(format!(
-                    "--merchant {name:?} is not configured; configured: {}",
-                    names.join(", ")
-                )));
+            if let Some(name) = &merchant {
+                known_merchant(&setup.config, name)?;
             }
             let campaign_id = match &campaign {
                 Some(name) => Some(super::campaign::find_campaign(&payouts, name).await?.id),
@@ -164,7 +158,7 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                let objects: Vec<_> = records.iter().map(|r| record_json(r, None, None)).collect();
+                let objects: Vec<_> = records.iter().map(|r| json_of(&payouts, r)).collect();
                 out!(
                     "{}",
                     serde_json::json!({"total_count": total, "objects": objects})
@@ -196,7 +190,7 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             if json {
                 out!(
                     "{}",
-                    serde_json::json!({"record": record_json(&r, None, None), "attempts": attempts})
+                    serde_json::json!({"record": json_of(&payouts, &r), "attempts": attempts})
                 );
                 return Ok(Outcome::Done);
             }
@@ -261,6 +255,7 @@ pub(crate) async fn status(
     config: Option<PathBuf>,
     billno: Option<String>,
     id: Option<String>,
+    merchant: Option<String>,
 ) -> super::Result {
     let selector = match (id, billno) {
         (Some(id), _) => Selector::Id(id),
@@ -271,23 +266,103 @@ pub(crate) async fn status(
     let payouts = hongbao_server::services(&setup.config)
         .await
         .map_err(|e| Error::Runtime(e.into()))?;
-    let operator = setup::operator(&setup.config);
+    let mut operator = setup::operator(&setup.config);
+    if let Some(name) = &merchant {
+        known_merchant(&setup.config, name)?;
+        operator.merchants = vec![name.clone()];
+    }
     match payouts.wechat_status(&operator, &selector).await {
         Ok(status) => {
             let wechat = wechat_json(status.info.as_ref());
             out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "record": record_json(&status.record, None, None),
+                    "record": json_of(&payouts, &status.record),
                     "wechat": wechat,
                 }))
                 .unwrap_or_default()
             );
             Ok(Outcome::Done)
         }
-        Err(StatusError::NotFound) => Err(Error::Usage("no such record in the ledger".into())),
+        Err(StatusError::NotFound) => match selector {
+            Selector::Billno(billno) => {
+                unrecorded_status(&payouts, &setup.config, &billno, merchant).await
+            }
+            Selector::Id(id) => Err(Error::Usage(format!("no record {id:?} in the ledger"))),
+        },
         Err(e) => Err(Error::Runtime(e.into())),
     }
+}
+
+/// `status --billno` for an order the ledger does not have: operators
+/// moving from another system query their old orders too. WeChat's answer
+/// is printed; nothing is stored.
+async fn unrecorded_status(
+    payouts: &hongbao_core::payouts::Payouts,
+    config: &hongbao_core::config::Config,
+    billno: &str,
+    merchant: Option<String>,
+) -> super::Result {
+    let parsed = hongbao_wxpay::MchBillNo::parse(billno)
+        .map_err(|e| Error::Usage(format!("--billno {billno:?}: {}", e.message)))?;
+    let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
+    let merchant = match (merchant, names.as_slice()) {
+        (Some(name), _) => name,
+        (None, [only]) => (*only).to_owned(),
+        (None, _) => {
+            return Err(Error::Usage(format!(
+                "mch_billno {billno} is not in the ledger; to ask WeChat about it, say whose order it is with --merchant ({})",
+                names.join(", ")
+            )));
+        }
+    };
+    let info = payouts
+        .wechat_status_unrecorded(&merchant, &parsed)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    eprintln!(
+        "mch_billno {billno} is not in the ledger: this is WeChat's answer for merchant {merchant}; nothing was stored"
+    );
+    out!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "record": null,
+            "wechat": wechat_json(info.as_ref()),
+        }))
+        .unwrap_or_default()
+    );
+    match info {
+        Some(_) => Ok(Outcome::Done),
+        None => {
+            eprintln!("WeChat has no order {billno} of merchant {merchant} either (NOT_FOUND)");
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+fn known_merchant(config: &hongbao_core::config::Config, name: &str) -> Result<(), Error> {
+    if config.merchants.contains_key(name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
+    Err(Error::Usage(format!(
+        "--merchant {name:?} is not configured; configured: {}",
+        names.join(", ")
+    )))
+}
+
+/// The record as the API shows it, a mini program packet's
+/// `wx.sendBizRedPacket` arguments included.
+fn json_of(
+    payouts: &hongbao_core::payouts::Payouts,
+    r: &Redpack,
+) -> hongbao_server::json::RecordJson {
+    let merchant = payouts.merchants().get(&r.merchant);
+    record_json(
+        r,
+        merchant.map(|m| &m.config.api_key),
+        merchant.and_then(|m| m.config.miniprogram_appid.as_ref()),
+    )
 }
 
 pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) -> super::Result {
