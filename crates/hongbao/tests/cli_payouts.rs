@@ -466,3 +466,47 @@ async fn status_asks_wechat_about_an_order_number_the_ledger_does_not_have() {
     assert_eq!(missing.status.code(), Some(1), "{text}");
     assert!(text.contains("NOT_FOUND"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_show_gives_a_mini_program_packet_its_package_and_pay_sign() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let sent = send(&world, &openid(3), "1.00", &["--type", "miniprogram"]);
+    let text = printed(&sent);
+    assert_eq!(sent.status.code(), Some(0), "{text}");
+    let id = after(&text, "stored").to_owned();
+
+    let show = hongbao(&world, &["records", "show", &id, "--json"]);
+    assert_eq!(show.status.code(), Some(0), "{}", printed(&show));
+    let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let mini = &json["record"]["mini_program"];
+    let field = |name: &str| {
+        mini[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name}: {json}"))
+            .to_owned()
+    };
+    let secrets = &world.sandbox.identity().secrets;
+    let expected = hongbao_wxpay::sign::pay_sign(
+        &secrets.miniprogram_appid,
+        &field("nonceStr"),
+        &field("package"),
+        &field("timeStamp"),
+        &hongbao_wxpay::ApiKey::parse(&secrets.api_key).unwrap(),
+    );
+    assert_eq!(field("paySign"), expected);
+    assert_eq!(field("signType"), "MD5");
+    assert!(field("package").contains("sendid%3D"), "{json}");
+
+    // And in the text, ready to copy.
+    let show = hongbao(&world, &["records", "show", &id]);
+    let text = printed(&show);
+    for value in [
+        field("package"),
+        field("paySign"),
+        field("timeStamp"),
+        field("nonceStr"),
+    ] {
+        assert!(text.contains(&value), "{value} missing:\n{text}");
+    }
+    assert!(text.contains("wx.sendBizRedPacket"), "{text}");
+}

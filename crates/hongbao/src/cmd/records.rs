@@ -218,6 +218,20 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 "wechat        {}",
                 r.wechat_status.as_deref().unwrap_or("-")
             );
+            if let Some(mini) = json_of(&payouts, &r).mini_program {
+                out!(
+                    "wx.sendBizRedPacket (the mini program opens the packet with these; docs/api.md):"
+                );
+                out!("  timeStamp   {}", mini.time_stamp);
+                out!("  nonceStr    {}", mini.nonce_str);
+                out!("  package     {}", mini.package);
+                out!("  signType    {}", mini.sign_type);
+                out!("  paySign     {}", mini.pay_sign);
+            } else if r.kind == hongbao_core::model::Kind::MiniProgram {
+                out!(
+                    "wx.sendBizRedPacket: its package and paySign are shown once the packet is sent"
+                );
+            }
             if let Some(refund) = r.refund_amount {
                 out!("refunded      {refund} yuan");
             }
