@@ -547,12 +547,12 @@ fn dotted(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-fn join(parent: String, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
+fn join(mut parent: String, key: &str) -> String {
+    if !parent.is_empty() {
+        parent.push('.');
     }
+    parent.push_str(key);
+    parent
 }
 
 /// Says so when the value at `key` came from an environment variable.
