@@ -70,6 +70,10 @@ impl CampaignOptions {
     }
 }
 
+/// How many bad rows the API lists and the command line prints; the rest
+/// are counted (and `campaign run --errors FILE` writes them all).
+pub const ROW_ERRORS_SHOWN: usize = 1_000;
+
 /// A problem with a row (or, at line 1, with the header).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RowError {

@@ -143,7 +143,6 @@ fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
@@ -158,14 +157,12 @@ struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Text>,
     data_dir: Option<RelativePathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<Text>,
     migrate: Option<Text>,
@@ -173,7 +170,6 @@ struct RawDatabase {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawDispatch {
     #[serde(default, deserialize_with = "lenient_u32")]
     lease_seconds: Option<u32>,
@@ -182,7 +178,6 @@ struct RawDispatch {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMerchant {
     mch_id: Option<Text>,
     appid: Option<Text>,
@@ -217,7 +212,6 @@ struct RawMerchant {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTenant {
     #[serde(default)]
     api_keys_sha256: Vec<Text>,
@@ -403,9 +397,28 @@ impl Config {
         file: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let raw = raw_config(file, env)?;
+        let (raw, mut problems) = raw_config(file, env)?;
         let base_dir = file.parent().map(Path::to_owned).unwrap_or_default();
-        resolve(raw, Some(file.to_owned()), &base_dir)
+        match resolve(raw, Some(file.to_owned()), &base_dir) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError {
+                file: Some(file.to_owned()),
+                problems,
+            }),
+            Err(e) => {
+                // A key left out for its type is not also "required".
+                let left_out: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+                problems.extend(
+                    e.problems
+                        .into_iter()
+                        .filter(|p| !left_out.contains(&p.key)),
+                );
+                Err(ConfigError {
+                    file: Some(file.to_owned()),
+                    problems,
+                })
+            }
+        }
     }
 
     /// Each merchant of `file` that is usable on its own, and the problems
@@ -414,23 +427,32 @@ impl Config {
     pub fn load_merchants(
         file: &Path,
     ) -> Result<(BTreeMap<String, MerchantConfig>, Vec<Problem>), ConfigError> {
-        let raw = raw_config(file, std::env::vars())?;
+        let (raw, early) = raw_config(file, std::env::vars())?;
         let mut problems = Problems { list: Vec::new() };
         let mut merchants = BTreeMap::new();
         for (name, raw) in raw.merchants {
-            if let Some(merchant) = resolve_merchant(&name, raw, &mut problems) {
+            let prefix = format!("merchants.{name}.");
+            let flawed = early.iter().any(|p| p.key.starts_with(&prefix));
+            if let Some(merchant) = resolve_merchant(&name, raw, &mut problems)
+                && !flawed
+            {
                 merchants.insert(name, merchant);
             }
         }
-        Ok((merchants, problems.list))
+        let mut all = early;
+        all.extend(problems.list);
+        Ok((merchants, all))
     }
 }
 
-/// The file with its `HONGBAO_*` overrides, as written (nothing resolved).
+/// The file with its `HONGBAO_*` overrides, as written (nothing resolved),
+/// and a problem for each key that is unknown or of the wrong type. Such a
+/// key is left out, so that everything else is still read and checked:
+/// every problem of the file is reported at once.
 fn raw_config(
     file: &Path,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<RawConfig, ConfigError> {
+) -> Result<(RawConfig, Vec<Problem>), ConfigError> {
     if !file.is_file() {
         return Err(ConfigError::one(
             Some(file.to_owned()),
@@ -448,7 +470,151 @@ fn raw_config(
     let figment = Figment::new()
         .merge(Toml::file_exact(file))
         .merge(EnvOverrides(env));
-    figment.extract().map_err(|e| from_figment(file, e))
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut left_out = LeftOut(Vec::new());
+    // Each round leaves out one more key; a key is tried with up to three
+    // stand-ins (nothing, an empty table, an empty list) before giving up.
+    for _ in 0..LEFT_OUT_MAX {
+        let attempt = figment.clone().merge(left_out.clone());
+        let error = match attempt.extract::<Tracked>() {
+            Ok(Tracked { raw, unknown }) => {
+                let mut all: Vec<Problem> = unknown
+                    .into_iter()
+                    .map(|key| {
+                        let name = key.rsplit('.').next().unwrap_or(&key).to_owned();
+                        let message = from_source(
+                            &attempt,
+                            &key,
+                            format!("unknown key {name:?}; see docs/configuration.md for the keys"),
+                        );
+                        Problem { key, message }
+                    })
+                    .collect();
+                all.extend(problems);
+                return Ok((raw, all));
+            }
+            Err(e) => e,
+        };
+        let path: Vec<String> = error
+            .path
+            .iter()
+            .take_while(|segment| !segment.bytes().all(|b| b.is_ascii_digit()))
+            .cloned()
+            .collect();
+        let found = from_figment(file, error).problems;
+        if path.is_empty() || !left_out.leave_out(path.join(".")) {
+            // A syntax error, or a key no stand-in fits: nothing more to read.
+            problems.extend(found);
+            return Err(ConfigError {
+                file: Some(file.to_owned()),
+                problems,
+            });
+        }
+        for problem in found {
+            if !problems.iter().any(|p| p.key == problem.key) {
+                problems.push(problem);
+            }
+        }
+    }
+    Err(ConfigError {
+        file: Some(file.to_owned()),
+        problems,
+    })
+}
+
+/// How many keys may be left out of one file (wrong types) before the
+/// rest is not read.
+const LEFT_OUT_MAX: usize = 64;
+
+/// A configuration, and the keys of it that are no configuration key.
+struct Tracked {
+    raw: RawConfig,
+    unknown: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Tracked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut unknown = Vec::new();
+        let raw = serde_ignored::deserialize(d, |path| unknown.push(dotted(&path)))?;
+        Ok(Tracked { raw, unknown })
+    }
+}
+
+/// `merchants.main.mch_idd`.
+fn dotted(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => join(dotted(parent), &index.to_string()),
+        Path::Map { parent, key } => join(dotted(parent), key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => dotted(parent),
+    }
+}
+
+fn join(mut parent: String, key: &str) -> String {
+    if !parent.is_empty() {
+        parent.push('.');
+    }
+    parent.push_str(key);
+    parent
+}
+
+/// Says so when the value at `key` came from an environment variable.
+fn from_source(figment: &Figment, key: &str, message: String) -> String {
+    match figment.find_metadata(key) {
+        Some(meta) if meta.name == "environment variable" => {
+            format!("{message} (from the environment)")
+        }
+        _ => message,
+    }
+}
+
+/// Keys left out of the file (each replaced by a stand-in that reads as
+/// "not given"), so that one bad value does not hide the other problems.
+#[derive(Clone)]
+struct LeftOut(Vec<(String, u8)>);
+
+impl LeftOut {
+    /// Leaves `key` out, or tries its next stand-in; false when none is left.
+    fn leave_out(&mut self, key: String) -> bool {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, tries)) if *tries >= 2 => false,
+            Some((_, tries)) => {
+                *tries += 1;
+                true
+            }
+            None => {
+                self.0.push((key, 0));
+                true
+            }
+        }
+    }
+}
+
+impl figment::Provider for LeftOut {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("left out")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Empty, Tag, Value};
+        let mut dict = Dict::new();
+        for (key, tries) in &self.0 {
+            let stand_in = match tries {
+                0 => Value::Empty(Tag::Default, Empty::None),
+                1 => Value::Dict(Tag::Default, Dict::new()),
+                _ => Value::Array(Tag::Default, Vec::new()),
+            };
+            if let Value::Dict(_, nested) = figment::util::nest(key, stand_in) {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
 }
 
 impl Config {
@@ -1205,6 +1371,66 @@ merchants = ["nope"]
         );
         let err = Config::load_with_env(&file, []).unwrap_err();
         assert_eq!(err.problems[0].key, "merchants.main.rate_per_minute");
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_reported_with_every_other_problem() {
+        let dir = temp_dir("all-at-once");
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            r#"
+[servr]
+listen = "127.0.0.1:1"
+
+[server]
+listen = "localhost"
+
+[merchants.main]
+mch_id = 1900000109.5
+mch_idd = "1"
+rate_per_minute = "fast"
+api_key = "short"
+
+[tenants.acme]
+api_keys_sha256 = 7
+merchants = ["main"]
+"#,
+        );
+        let env = [("HONGBAO_DISPATCH__LEASE".to_owned(), "30".to_owned())];
+        let err = Config::load_with_env(&file, env).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "servr",
+            "dispatch.lease",
+            "merchants.main.mch_idd",
+            "merchants.main.mch_id",
+            "merchants.main.rate_per_minute",
+            "tenants.acme.api_keys_sha256",
+            "server.listen",
+            "merchants.main.appid",
+            "merchants.main.api_key",
+            "merchants.main.cert",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+        // Each once: a value of the wrong type is not also "required".
+        for key in &keys {
+            assert_eq!(keys.iter().filter(|k| *k == key).count(), 1, "{keys:?}");
+        }
+        let text = err.to_string();
+        assert!(text.contains("unknown key \"lease\""), "{text}");
+        assert!(text.contains("(from the environment)"), "{text}");
+        assert!(text.contains("decimal number"), "{text}");
+        assert!(text.contains("\"fast\" is not a whole number"), "{text}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_alone() {
+        let dir = temp_dir("syntax");
+        let file = write(&dir, "hongbao.toml", "[merchants.main\nmch_id = 1\n");
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
     }
 
     #[test]

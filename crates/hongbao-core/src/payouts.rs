@@ -376,6 +376,38 @@ impl Payouts {
         }
     }
 
+    /// Asks WeChat (gethbinfo) about order `mch_billno` of `merchant` that
+    /// no record has (one another system sent, e.g. before hongbao):
+    /// nothing is stored. `None` when WeChat has no such order either.
+    pub async fn wechat_status_unrecorded(
+        &self,
+        merchant: &str,
+        mch_billno: &MchBillNo,
+    ) -> Result<Option<HbInfo>, StatusError> {
+        let merchant = self.merchants.get(merchant).ok_or(StatusError::NotFound)?;
+        let prepared = merchant
+            .client
+            .prepare(&GetHbInfo {
+                mch_billno: mch_billno.clone(),
+            })
+            .map_err(|e| StatusError::Wechat(e.to_string()))?;
+        merchant.pacer.wait().await?;
+        let clock = std::time::Instant::now();
+        let result = merchant.client.call(&prepared).await;
+        let outcome = classify_query(&result);
+        // Counted like every call, though there is no record to keep it with.
+        let label = crate::dispatch::query_label(&outcome);
+        self.metrics
+            .call(merchant.name(), hongbao_wxpay::Api::GetHbInfo, label);
+        self.metrics
+            .wechat_latency(hongbao_wxpay::Api::GetHbInfo, clock.elapsed());
+        match outcome {
+            QueryOutcome::Found(info) => Ok(Some(*info)),
+            QueryOutcome::NotFound => Ok(None),
+            other => Err(StatusError::Wechat(format!("{other:?}"))),
+        }
+    }
+
     /// Stops a merchant's payouts (an operator's decision).
     pub async fn pause(&self, merchant: &str) -> Result<(), DbError> {
         self.ledger

@@ -23,7 +23,7 @@ use crate::routes::{AppState, Tenant};
 pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
 
 /// How many bad rows an answer lists (all are counted).
-const ROWS_SHOWN: usize = 1_000;
+const ROWS_SHOWN: usize = campaign::ROW_ERRORS_SHOWN;
 
 /// A campaign as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]

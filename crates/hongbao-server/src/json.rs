@@ -192,6 +192,19 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A bound of the list's `created_from` / `created_to`: an RFC 3339 time, or
+/// a date (`YYYY-MM-DD`: the start of that day in Beijing time). Unix
+/// milliseconds.
+pub fn parse_list_time_ms(text: &str) -> Option<i64> {
+    let parsed = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .or_else(|_| {
+            time::Date::parse(text, format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_offset(hongbao_wxpay::BEIJING))
+        })
+        .ok()?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// The arguments of `wx.sendBizRedPacket` for a mini program packet.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

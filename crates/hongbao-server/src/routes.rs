@@ -221,24 +221,13 @@ fn time_ms(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiEr
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .or_else(|_| {
-            time::Date::parse(
-                text,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map(|d| d.midnight().assume_offset(hongbao_wxpay::BEIJING))
-        })
-        .map_err(|_| {
-            ApiError::BadField(InvalidField::new(
-                field,
-                format!("{text:?} must be an RFC 3339 time or a date (YYYY-MM-DD, Beijing)"),
-                format!("{text:?} 必须是 RFC 3339 时间或日期（YYYY-MM-DD，北京时间）"),
-            ))
-        })?;
-    Ok(Some(
-        i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-    ))
+    json::parse_list_time_ms(text).map(Some).ok_or_else(|| {
+        ApiError::BadField(InvalidField::new(
+            field,
+            format!("{text:?} must be an RFC 3339 time or a date (YYYY-MM-DD, Beijing)"),
+            format!("{text:?} 必须是 RFC 3339 时间或日期（YYYY-MM-DD，北京时间）"),
+        ))
+    })
 }
 
 fn page_url(query: &ListQuery, offset: u64, limit: u64) -> String {

@@ -31,6 +31,9 @@ enum Command {
     #[command(subcommand)]
     Records(cmd::records::RecordsCommand),
     /// Ask WeChat (gethbinfo) about a red packet now, and update the ledger.
+    ///
+    /// An order number that is not in the ledger (one sent by another
+    /// system) is asked about too; nothing is stored for it.
     Status {
         /// The mch_billno.
         #[arg(long)]
@@ -38,6 +41,10 @@ enum Command {
         /// Or the record's id.
         #[arg(long)]
         id: Option<String>,
+        /// The merchant whose order it is (needed for an order not in the
+        /// ledger when several merchants are configured).
+        #[arg(long)]
+        merchant: Option<String>,
     },
     /// Pause or resume a merchant's payouts.
     #[command(subcommand)]
@@ -78,9 +85,11 @@ fn main() -> ExitCode {
         Command::Serve => cmd::run_async(cmd::serve::run(cli.config)),
         Command::Send(args) => cmd::run_async(cmd::send::run(cli.config, *args)),
         Command::Records(command) => cmd::run_async(cmd::records::records(cli.config, command)),
-        Command::Status { billno, id } => {
-            cmd::run_async(cmd::records::status(cli.config, billno, id))
-        }
+        Command::Status {
+            billno,
+            id,
+            merchant,
+        } => cmd::run_async(cmd::records::status(cli.config, billno, id, merchant)),
         Command::Merchant(command) => cmd::run_async(cmd::records::merchant(cli.config, command)),
         Command::Campaign(command) => cmd::run_async(cmd::campaign::run(cli.config, command)),
         Command::Sandbox(args) => cmd::run_async(cmd::sandbox::run(*args)),

@@ -414,3 +414,160 @@ async fn ctrl_c_while_storing_says_how_to_go_on_and_the_rerun_stores_each_row_on
     assert!(world.sandbox.ledger().is_empty(), "paid while paused");
     db.close().await;
 }
+
+/// A standard output whose reader has already gone, as with `| head -1`
+/// once `head` has its line.
+fn closed_stdout() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaigns_records_are_listed_by_its_name_and_the_apis_filters() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let (file, _) = campaign_file(world.dir.path(), "three.csv", 3);
+    let output = run(&world, &["run", file.to_str().unwrap(), "--name", "three"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let records = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hongbao"))
+            .args(["records", "list"])
+            .args(args)
+            .args(["--config", world.config.to_str().unwrap()])
+            .env_remove("HONGBAO_CONFIG")
+            .current_dir(world.dir.path())
+            .output()
+            .unwrap()
+    };
+    let by_name = records(&["--campaign", "three"]);
+    assert_eq!(by_name.status.code(), Some(0), "{}", text(&by_name));
+    assert!(text(&by_name).contains("3 of 3"), "{}", text(&by_name));
+    let status = run(&world, &["status", "three", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let id = json["campaign"]["id"].as_str().unwrap();
+    assert!(text(&records(&["--campaign", id])).contains("3 of 3"));
+
+    let unknown = records(&["--campaign", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(text(&unknown).contains("\"nope\""), "{}", text(&unknown));
+
+    let billno = world.sandbox.ledger()[0].mch_billno.clone();
+    let one = records(&["--billno", &billno]);
+    assert!(
+        text(&one).contains(&billno) && text(&one).contains("1 of 1"),
+        "{}",
+        text(&one)
+    );
+    assert!(text(&records(&["--from", "2000-01-01"])).contains("3 of 3"));
+    assert!(text(&records(&["--to", "2000-01-01T00:00:00Z"])).contains("0 of 0"));
+    assert!(text(&records(&["--from", "2000-01-01", "--to", "2999-01-01"])).contains("3 of 3"));
+    let bad = records(&["--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("--from"), "{}", text(&bad));
+
+    // Read by a pipe that closes early (`| head -1`): no panic, exit 0.
+    let piped = campaign(&world, &["status", "three"])
+        .stdout(closed_stdout())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_bad_rows_print_a_thousand_the_count_of_the_rest_and_all_in_a_file() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let mut csv = String::from("openid,amount\n");
+    for _ in 0..2_500 {
+        csv.push_str("oBad,1.00\n");
+    }
+    let path = world.dir.path().join("bad.csv");
+    std::fs::write(&path, csv).unwrap();
+    let errors = world.dir.path().join("errors.csv");
+    let output = run(
+        &world,
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--name",
+            "bad",
+            "--errors",
+            errors.to_str().unwrap(),
+        ],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    let shown = out.lines().filter(|l| l.starts_with("line ")).count();
+    assert_eq!(shown, 1_000, "as many as the API shows");
+    assert!(out.contains("and 1500 more bad row(s)"), "{out}");
+    assert!(out.contains("2500 bad row(s)"), "{out}");
+    assert!(out.contains(errors.to_str().unwrap()), "{out}");
+    let written = std::fs::read_to_string(&errors).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("line,field,message,zh_message"));
+    assert_eq!(lines.count(), 2_500);
+    assert!(written.contains("\n2,openid,"), "{}", &written[..300]);
+
+    // Without --errors, the way to get them all is named.
+    let output = run(&world, &["run", path.to_str().unwrap(), "--name", "bad"]);
+    assert!(text(&output).contains("--errors FILE"), "{}", text(&output));
+    assert!(world.sandbox.ledger().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_resume_rate_and_eta_count_only_the_rows_paid_in_this_run() {
+    // The balance pays 200 of 300 rows at full speed; then NOTENOUGH pauses.
+    let world = World::new(
+        |c| c.balance = hongbao_wxpay::Fen::new(20_000),
+        Options::default(),
+    )
+    .await;
+    let mut csv = String::from("openid,amount\n");
+    for i in 0..300 {
+        csv.push_str(&format!("oCamp{i:023},1.00\n"));
+    }
+    let file = world.dir.path().join("list.csv");
+    std::fs::write(&file, csv).unwrap();
+    let first = run(&world, &["run", file.to_str().unwrap(), "--name", "slow"]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    assert!(text(&first).contains("PAUSED"), "{}", text(&first));
+
+    // The other 100 at 5 a second: about 20 s, with a line every 10 s.
+    world.sandbox.with(|s| s.top_up(20_000));
+    let config = std::fs::read_to_string(&world.config).unwrap();
+    std::fs::write(
+        &world.config,
+        config.replace("rate_per_minute = 1000000", "rate_per_minute = 300"),
+    )
+    .unwrap();
+    let resumed = run(&world, &["resume", "slow"]);
+    let out = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{out}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("campaign slow: paid"))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line:\n{out}");
+    for line in lines {
+        println!("{line}");
+        // "campaign slow: paid 250, failed 0, pending 50, 5.0/s, ETA 0m10s"
+        let fields: Vec<&str> = line.split(", ").collect();
+        let pending: u64 = fields[2].trim_start_matches("pending ").parse().unwrap();
+        let rate = fields[3].trim_end_matches("/s");
+        let (whole, tenth) = rate.split_once('.').unwrap_or((rate, "0"));
+        assert!(tenth.len() == 1, "one decimal at most: {line}");
+        let tenths: u64 = whole.parse::<u64>().unwrap() * 10 + tenth.parse::<u64>().unwrap();
+        // This run pays 5 a second; counting the 200 rows paid before would
+        // show far more.
+        assert!((10..=80).contains(&tenths), "{line}");
+        let eta = fields[4].trim_start_matches("ETA ");
+        let (m, s) = eta.trim_end_matches('s').split_once('m').unwrap();
+        let eta_s = m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap();
+        let expected = pending * 10 / tenths;
+        assert!(
+            eta_s.abs_diff(expected) <= 1,
+            "ETA {eta_s} s for {expected} s: {line}"
+        );
+    }
+}

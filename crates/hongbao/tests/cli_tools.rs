@@ -91,6 +91,20 @@ fn sign_checks_a_request_body_and_names_what_breaks_it() {
     assert!(text(&no_key).contains("--key"));
     let not_pair = hongbao(&["sign", "--key", KEY, "oops"]);
     assert_eq!(not_pair.status.code(), Some(2));
+
+    // A bad argument is refused before anything is printed.
+    let bad_api = hongbao(&["sign", "--key", KEY, "--api", "bogusapi", "a=1"]);
+    assert_eq!(bad_api.status.code(), Some(2), "{}", text(&bad_api));
+    assert!(
+        text(&bad_api).contains("--api \"bogusapi\" is not one of"),
+        "{}",
+        text(&bad_api)
+    );
+    assert!(
+        bad_api.stdout.is_empty(),
+        "nothing printed before the error: {}",
+        String::from_utf8_lossy(&bad_api.stdout)
+    );
 }
 
 /// A sandbox on its own thread's runtime, alive while the handle is.
@@ -163,6 +177,31 @@ fn doctor_passes_against_the_sandbox() {
     }
 }
 
+/// A standard output whose reader has already gone, as with `| head -1`
+/// once `head` has its line.
+fn closed_stdout() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+#[test]
+fn doctor_piped_into_a_reader_that_stops_early_ends_quietly() {
+    let running = sandbox();
+    let config = merchant_toml(&running);
+    let output = Command::new(env!("CARGO_BIN_EXE_hongbao"))
+        .args(["doctor", "--config", config.to_str().unwrap()])
+        .env_remove("HONGBAO_CONFIG")
+        .current_dir(std::env::temp_dir())
+        .stdout(closed_stdout())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
 #[test]
 fn doctor_names_a_wrong_key_without_printing_it() {
     let running = sandbox();
@@ -221,7 +260,8 @@ fn doctor_checks_every_usable_merchant_when_another_is_broken() {
     .unwrap();
     let output = hongbao(&["doctor", "--config", path.to_str().unwrap()]);
     let out = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{out}");
+    // An unusable configuration is bad input (2), as for every command.
+    assert_eq!(output.status.code(), Some(2), "{out}");
     assert!(out.contains("merchants.broken.api_key"), "{out}");
     assert!(out.contains("✓ key and certificate with WeChat"), "{out}");
 }
@@ -233,7 +273,7 @@ fn doctor_reports_configuration_problems_and_needs_a_config() {
     std::fs::write(&path, "[merchants.main]\nmch_id = \"1900000109\"\n").unwrap();
     let output = hongbao(&["doctor", "--config", path.to_str().unwrap()]);
     let out = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert_eq!(output.status.code(), Some(2), "{out}");
     assert!(
         out.contains("merchants.main.appid") && out.contains("merchants.main.api_key"),
         "{out}"
@@ -242,6 +282,41 @@ fn doctor_reports_configuration_problems_and_needs_a_config() {
     let none = hongbao(&["doctor"]);
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
     let missing = hongbao(&["doctor", "--config", "/nonexistent/hongbao.toml"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     assert!(text(&missing).contains("does not exist"));
+}
+
+#[test]
+fn unknown_keys_are_reported_with_every_other_problem_and_the_same_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hongbao.toml");
+    std::fs::write(
+        &path,
+        "[servr]\nlisten = \"127.0.0.1:1\"\n\n[merchants.main]\nmch_id = \"1900000109\"\nmch_idd = \"1\"\nrate_per_minute = \"fast\"\n",
+    )
+    .unwrap();
+    for command in ["doctor", "send", "serve", "records"] {
+        let mut args = vec![command, "--config", path.to_str().unwrap()];
+        match command {
+            "send" => args.extend(["--openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "--amount", "1"]),
+            "records" => args.insert(1, "list"),
+            _ => {}
+        }
+        let output = hongbao(&args);
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{command}: {out}");
+        for key in [
+            "servr",
+            "merchants.main.mch_idd",
+            "merchants.main.rate_per_minute",
+            "merchants.main.appid",
+            "merchants.main.api_key",
+            "merchants.main.cert",
+        ] {
+            assert!(
+                out.contains(key),
+                "{command}: {key} is not reported:\n{out}"
+            );
+        }
+    }
 }

@@ -85,6 +85,10 @@ pub(crate) struct RunArgs {
     /// Validate and print the totals; pay nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Write every bad row (line, field, message, zh_message) to this CSV
+    /// file; the output shows the first 1,000.
+    #[arg(long, value_name = "FILE.csv")]
+    errors: Option<PathBuf>,
 }
 
 fn yuan(flag: &str, text: Option<&String>) -> Result<Option<Fen>, Error> {
@@ -118,35 +122,38 @@ fn summary(campaign: &Campaign, totals: &Totals) {
     let (paid, paid_amount) = totals.paid();
     let (failed, failed_amount) = totals.failed();
     let (open, open_amount) = totals.open();
-    println!(
+    out!(
         "campaign {}: {} rows, {} yuan (merchant {})",
-        campaign.name, campaign.rows, campaign.total_amount, campaign.merchant
+        campaign.name,
+        campaign.rows,
+        campaign.total_amount,
+        campaign.merchant
     );
-    println!("  paid     {paid:>8}  {paid_amount:>12} yuan");
+    out!("  paid     {paid:>8}  {paid_amount:>12} yuan");
     let codes: Vec<String> = totals
         .by_err_code
         .iter()
         .map(|(c, n)| format!("{c} × {n}"))
         .collect();
-    println!(
+    out!(
         "  failed   {failed:>8}  {failed_amount:>12} yuan  {}",
         codes.join(", ")
     );
-    println!("  pending  {open:>8}  {open_amount:>12} yuan");
+    out!("  pending  {open:>8}  {open_amount:>12} yuan");
     if campaign.imported < campaign.rows {
-        println!(
+        out!(
             "  not yet stored: {} rows",
             campaign.rows - campaign.imported
         );
     }
     for (status, (n, amount)) in &totals.by_status {
-        println!("    {status:<10} {n:>8}  {:>12} yuan", Fen::new(*amount));
+        out!("    {status:<10} {n:>8}  {:>12} yuan", Fen::new(*amount));
     }
 }
 
 /// A campaign by name: the CLI's own first, else one uploaded through the
 /// API (by any tenant: the operator sees them all), or by its id.
-async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
+pub(crate) async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
     let runtime = |e: hongbao_core::db::DbError| Error::Runtime(e.into());
     if let Some(found) = campaign::find(payouts.ledger(), "cli", name)
         .await
@@ -199,7 +206,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?
             {
-                println!("merchant {} resumed", campaign.merchant);
+                out!("merchant {} resumed", campaign.merchant);
             }
             campaign::set_paused(payouts.ledger(), &campaign.id, false)
                 .await
@@ -212,14 +219,14 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"campaign": campaign, "totals": totals})
                 );
             } else {
                 summary(&campaign, &totals);
                 if campaign.paused {
-                    println!("  PAUSED by an operator: hongbao campaign resume {name}");
+                    out!("  PAUSED by an operator: hongbao campaign resume {name}");
                 }
                 if let Some(p) = payouts
                     .ledger()
@@ -229,7 +236,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                     .iter()
                     .find(|p| p.merchant == campaign.merchant)
                 {
-                    println!("  merchant {} PAUSED: {}", p.merchant, p.message);
+                    out!("  merchant {} PAUSED: {}", p.merchant, p.message);
                 }
             }
             Ok(Outcome::Done)
@@ -237,7 +244,7 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
         CampaignCommand::Report { name, out } => {
             let campaign = find_campaign(&payouts, &name).await?;
             let rows = write_report(&payouts, &campaign, &out).await?;
-            println!("{rows} rows written to {}", out.display());
+            out!("{rows} rows written to {}", out.display());
             Ok(Outcome::Done)
         }
     }
@@ -265,13 +272,36 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
 
     // The whole file first: with any bad row, nothing is paid.
     let started = Instant::now();
-    let mut shown = 0u64;
+    let mut errors = args.errors.as_deref().map(ErrorFile::create).transpose()?;
+    let mut shown = 0usize;
     let checked = campaign::validate(open(&args.file)?, &options, &merchant_config, |e| {
-        shown += 1;
-        eprintln!("{e}");
-        eprintln!("    {}", e.zh_message);
+        // As many as the API lists: a million bad rows are not 2 million lines.
+        if shown < campaign::ROW_ERRORS_SHOWN {
+            shown += 1;
+            eprintln!("{e}");
+            eprintln!("    {}", e.zh_message);
+        }
+        if let Some(file) = &mut errors {
+            file.write(e);
+        }
     })
     .map_err(|e| Error::Usage(format!("{e}\n    {}", e.zh_message)))?;
+    if let Some(file) = errors {
+        file.finish()?;
+    }
+    let not_shown = checked.errors.saturating_sub(shown as u64);
+    if not_shown > 0 {
+        match &args.errors {
+            Some(path) => eprintln!(
+                "… and {not_shown} more bad row(s) not shown: all {} are in {}",
+                checked.errors,
+                path.display()
+            ),
+            None => eprintln!(
+                "… and {not_shown} more bad row(s) not shown: write them all to a file with --errors FILE.csv"
+            ),
+        }
+    }
     if checked.errors > 0 {
         return Err(Error::Usage(format!(
             "{} bad row(s) in {} ({} rows): nothing was paid. Fix them and run the command again.",
@@ -280,7 +310,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             checked.rows
         )));
     }
-    println!(
+    out!(
         "{}: {} rows, {} yuan, valid ({} ms)",
         args.file.display(),
         checked.rows,
@@ -288,7 +318,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
         started.elapsed().as_millis()
     );
     if args.dry_run {
-        println!("dry run: nothing stored, nothing paid");
+        out!("dry run: nothing stored, nothing paid");
         return Ok(Outcome::Done);
     }
     if checked.rows == 0 {
@@ -316,7 +346,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             )));
         }
         Some(existing) => {
-            println!("campaign {} exists: going on where it stopped", args.name);
+            out!("campaign {} exists: going on where it stopped", args.name);
             existing
         }
         None => campaign::create(ledger, "cli", &args.name, &options, &checked)
@@ -325,7 +355,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
     };
 
     if campaign.imported < campaign.rows {
-        let bar = progress_bar(campaign.rows, "storing");
+        let bar = progress_bar(campaign.rows, "storing", Speed::new(campaign.imported));
         bar.set_position(campaign.imported);
         let mut last_line = Instant::now();
         let import = campaign::import(
@@ -337,7 +367,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
                 bar.set_position(n);
                 if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
                     last_line = Instant::now();
-                    println!("storing: {n} of {} rows", campaign.rows);
+                    out!("storing: {n} of {} rows", campaign.rows);
                 }
             },
         );
@@ -353,7 +383,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
                     .ok()
                     .flatten()
                     .map_or(campaign.imported, |c| c.imported);
-                println!(
+                out!(
                     "stopped while storing: {stored} of {} rows stored. Go on with: hongbao campaign run {} --name {}",
                     campaign.rows,
                     args.file.display(),
@@ -363,7 +393,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
             }
         }
         bar.finish_and_clear();
-        println!("stored {} rows", campaign.rows);
+        out!("stored {} rows", campaign.rows);
     }
     let campaign = campaign::get(ledger, &campaign.id)
         .await
@@ -372,7 +402,103 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
     pay(setup, payouts, &campaign, Some(&args.file)).await
 }
 
-fn progress_bar(len: u64, what: &str) -> ProgressBar {
+/// How fast this run goes: rows done before it started (a resumed
+/// campaign's) are not speed. Integer arithmetic: tenths of a row a second.
+#[derive(Clone, Copy, Debug)]
+struct Speed {
+    /// Rows already done when this run started.
+    baseline: u64,
+    started: Instant,
+}
+
+impl Speed {
+    fn new(baseline: u64) -> Speed {
+        Speed {
+            baseline,
+            started: Instant::now(),
+        }
+    }
+
+    /// Tenths of a row a second in this run, once there is a second of it
+    /// and a row done.
+    fn tenths_per_second(&self, done: u64) -> Option<u64> {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let rows = done.saturating_sub(self.baseline);
+        (ms >= 1_000 && rows > 0).then(|| rows.saturating_mul(10_000) / ms)
+    }
+
+    /// `12/s`, `4.5/s`, or `-/s` before there is anything to measure.
+    fn rate(&self, done: u64) -> String {
+        match self.tenths_per_second(done) {
+            None => "-/s".into(),
+            Some(t) if t >= 100 => format!("{}/s", (t + 5) / 10),
+            Some(t) => format!("{}.{}/s", t / 10, t % 10),
+        }
+    }
+
+    /// `2m05s` for `remaining` rows at this run's rate.
+    fn eta(&self, done: u64, remaining: u64) -> String {
+        match self.tenths_per_second(done) {
+            Some(t) if t > 0 => {
+                let seconds = (remaining * 10).div_ceil(t);
+                format!("{}m{:02}s", seconds / 60, seconds % 60)
+            }
+            _ => "-".into(),
+        }
+    }
+}
+
+/// `--errors FILE`: every bad row, as CSV.
+struct ErrorFile {
+    path: PathBuf,
+    writer: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    /// The first write error; the rest are not tried.
+    failed: Option<csv::Error>,
+}
+
+impl ErrorFile {
+    fn create(path: &Path) -> Result<ErrorFile, Error> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| Error::Usage(format!("cannot write --errors {}: {e}", path.display())))?;
+        let mut file = ErrorFile {
+            path: path.to_owned(),
+            writer: csv::Writer::from_writer(std::io::BufWriter::new(file)),
+            failed: None,
+        };
+        file.record(["line", "field", "message", "zh_message"].map(String::from));
+        Ok(file)
+    }
+
+    fn write(&mut self, e: &campaign::RowError) {
+        self.record([
+            e.line.to_string(),
+            e.field.clone().unwrap_or_default(),
+            e.message.clone(),
+            e.zh_message.clone(),
+        ]);
+    }
+
+    fn record(&mut self, fields: [String; 4]) {
+        if self.failed.is_none()
+            && let Err(e) = self.writer.write_record(fields)
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        let flushed = self.writer.flush().map_err(csv::Error::from);
+        match self.failed.map_or(flushed, Err) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Runtime(anyhow::anyhow!(
+                "writing --errors {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+}
+
+fn progress_bar(len: u64, what: &str, speed: Speed) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -381,9 +507,22 @@ fn progress_bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} {{per_sec}} ETA {{eta}}"
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} {{rate}} ETA {{run_eta}}"
         ))
-        .expect("a valid template"),
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&speed.rate(state.pos()));
+            },
+        )
+        .with_key(
+            "run_eta",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let remaining = state.len().unwrap_or(0).saturating_sub(state.pos());
+                let _ = w.write_str(&speed.eta(state.pos(), remaining));
+            },
+        ),
     );
     bar
 }
@@ -404,6 +543,11 @@ async fn pay(
     file: Option<&Path>,
 ) -> super::Result {
     let ledger = payouts.ledger();
+    // Rate and ETA count the rows this run pays, not those paid before.
+    let before = campaign::totals(ledger, &campaign.id)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    let speed = Speed::new(before.paid().0 + before.failed().0);
     let (stop, stopped) = watch::channel(false);
     let mut dispatch = DispatchConfig::new();
     dispatch.lease = setup.config.dispatch.lease;
@@ -418,7 +562,7 @@ async fn pay(
         dispatch,
         &stopped,
     );
-    let bar = progress_bar(campaign.rows, "paying");
+    let bar = progress_bar(campaign.rows, "paying", speed);
     let mut last_line = Instant::now();
     let mut interrupt = Box::pin(super::wait_for_shutdown());
     let ended = loop {
@@ -426,18 +570,16 @@ async fn pay(
             .await
             .map_err(|e| Error::Runtime(e.into()))?;
         let ((paid, _), (failed, _), (open, _)) = (totals.paid(), totals.failed(), totals.open());
-        bar.set_position(paid + failed);
+        let done = paid + failed;
+        bar.set_position(done);
         bar.set_message(format!("paid {paid} · failed {failed} · pending {open}"));
         if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
             last_line = Instant::now();
-            // The bar's own estimates, in whole units: no floats shown.
-            let rate = bar.per_sec().round();
-            let eta = bar.eta().as_secs();
-            println!(
-                "campaign {}: paid {paid}, failed {failed}, pending {open}, {rate}/s, ETA {}m{:02}s",
+            out!(
+                "campaign {}: paid {paid}, failed {failed}, pending {open}, {}, ETA {}",
                 campaign.name,
-                eta / 60,
-                eta % 60
+                speed.rate(done),
+                speed.eta(done, open)
             );
         }
         if open == 0 {
@@ -487,11 +629,11 @@ async fn pay(
     let (open, open_amount) = totals.open();
     match ended {
         Ended::Done if totals.failed().0 == 0 => {
-            println!("every row is paid");
+            out!("every row is paid");
             Ok(Outcome::Done)
         }
         Ended::Done => {
-            println!(
+            out!(
                 "finished: {} row(s) failed (see err_code above, and `hongbao campaign report {} --out FILE.csv`)",
                 totals.failed().0,
                 campaign.name
@@ -499,25 +641,25 @@ async fn pay(
             Ok(Outcome::Failed)
         }
         Ended::MerchantPaused(message) => {
-            println!("PAUSED: {message}");
-            println!(
+            out!("PAUSED: {message}");
+            out!(
                 "still to pay: {open} row(s), {open_amount} yuan — the balance this campaign still needs."
             );
-            println!(
+            out!(
                 "when fixed (e.g. after a top-up), go on with: hongbao campaign resume {}",
                 campaign.name
             );
             Ok(Outcome::Failed)
         }
         Ended::CampaignPaused => {
-            println!(
+            out!(
                 "PAUSED by an operator; go on with: hongbao campaign resume {}",
                 campaign.name
             );
             Ok(Outcome::Failed)
         }
         Ended::Interrupted => {
-            println!(
+            out!(
                 "stopped: {open} row(s) still to pay ({open_amount} yuan). Nobody is paid twice when you go on: {again}"
             );
             Ok(Outcome::Failed)

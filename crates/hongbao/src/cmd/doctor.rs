@@ -18,27 +18,31 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
         }
     };
     // A broken part of the file is reported, and every merchant that is
-    // usable on its own is still checked.
-    let (merchants, mut all_pass) = match Config::load(&file) {
+    // usable on its own is still checked; the exit code is then 2, as for
+    // every command given an unusable configuration.
+    let (merchants, usable) = match Config::load(&file) {
         Ok(config) => (config.merchants, true),
         Err(e) => {
-            println!("✗ {e}");
+            out!("✗ {e}");
             match Config::load_merchants(&file) {
                 Ok((merchants, _)) => (merchants, false),
-                Err(_) => return Ok(Outcome::Failed),
+                Err(_) => return Err(unusable(&file)),
             }
         }
     };
     if merchants.is_empty() {
-        if all_pass {
-            println!("✗ {} defines no [merchants.NAME] section", file.display());
+        if usable {
+            out!("✗ {} defines no [merchants.NAME] section", file.display());
         }
-        return Ok(Outcome::Failed);
+        return Err(unusable(&file));
     }
+    let mut all_pass = true;
     for merchant in merchants.values() {
-        println!(
+        out!(
             "merchant {} (mch_id {}, {})",
-            merchant.name, merchant.mch_id, merchant.api_base
+            merchant.name,
+            merchant.mch_id,
+            merchant.api_base
         );
         for check in check_merchant(merchant).await {
             let mark = match check.status {
@@ -50,12 +54,22 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             if matches!(check.status, Status::Fail | Status::Skipped) {
                 all_pass = false;
             }
-            println!("  {mark} {}: {}", check.name, check.message);
+            out!("  {mark} {}: {}", check.name, check.message);
         }
+    }
+    if !usable {
+        return Err(unusable(&file));
     }
     Ok(if all_pass {
         Outcome::Done
     } else {
         Outcome::Failed
     })
+}
+
+fn unusable(file: &std::path::Path) -> Error {
+    Error::Usage(format!(
+        "the configuration {} is not usable: fix the problems above (see docs/configuration.md)",
+        file.display()
+    ))
 }

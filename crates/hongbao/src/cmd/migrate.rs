@@ -22,19 +22,19 @@ pub(crate) async fn run(config: Option<PathBuf>, check: bool) -> super::Result {
         .await
         .with_context(|| format!("database {shown}"))?;
     if pending.is_empty() {
-        println!("{shown}: up to date");
+        out!("{shown}: up to date");
         return Ok(Outcome::Done);
     }
     for (version, name) in &pending {
-        println!("{shown}: migration {version} {name} is not applied");
+        out!("{shown}: migration {version} {name} is not applied");
     }
     if check {
-        println!("run `hongbao migrate` to apply them");
+        out!("run `hongbao migrate` to apply them");
         return Ok(Outcome::Failed);
     }
     db.migrate()
         .await
         .with_context(|| format!("database {shown}"))?;
-    println!("{shown}: applied {} migrations; up to date", pending.len());
+    out!("{shown}: applied {} migrations; up to date", pending.len());
     Ok(Outcome::Done)
 }

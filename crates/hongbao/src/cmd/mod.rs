@@ -1,5 +1,18 @@
 //! The subcommands.
 
+/// `println!` for the commands' output. The reader may stop reading early
+/// (`hongbao doctor | head -1`): then the rest of the output is dropped and
+/// the command goes on to its normal end, rather than panicking midway,
+/// perhaps with a payment in flight.
+macro_rules! out {
+    () => {
+        $crate::cmd::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::write_line(format_args!($($arg)*))
+    };
+}
+
 pub(crate) mod campaign;
 pub(crate) mod doctor;
 pub(crate) mod migrate;
@@ -30,6 +43,29 @@ impl From<anyhow::Error> for Error {
 
 pub(crate) type Result = std::result::Result<Outcome, Error>;
 
+/// Writes one line to standard output, unless it is closed; see `out!`.
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Set at the first failed write: nothing more is written after it.
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"));
+    if let Err(e) = written {
+        CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!(
+                "cannot write to standard output ({e}); the rest of the output is dropped"
+            );
+        }
+    }
+}
+
 /// Runs an async command on a multi-threaded runtime.
 pub(crate) fn run_async(command: impl Future<Output = Result>) -> Result {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -39,26 +75,56 @@ pub(crate) fn run_async(command: impl Future<Output = Result>) -> Result {
     runtime.block_on(command)
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C or SIGTERM. Listening starts when this is called, not when it is
+/// first awaited: from then on a signal is the command's to handle (say what
+/// is stored, finish the call in flight), never an exit mid-way.
+pub(crate) fn wait_for_shutdown() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
+}
+
+/// `ARG` as a shell word: quoted unless it is plainly safe, so that a
+/// printed command can be pasted as it is.
+pub(crate) fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// ` --config FILE` when the command was given one, for printed commands.
+pub(crate) fn config_flag(config: Option<&std::path::Path>) -> String {
+    config.map_or_else(String::new, |path| {
+        format!(" --config {}", shell_word(&path.to_string_lossy()))
+    })
 }
 
 /// Logs to standard error: `RUST_LOG` chooses what (default: info for

@@ -21,12 +21,21 @@ pub(crate) enum RecordsCommand {
         /// Only this merchant.
         #[arg(long)]
         merchant: Option<String>,
-        /// Only this campaign.
-        #[arg(long)]
+        /// Only this campaign: its name (as `campaign run --name` gave it) or id.
+        #[arg(long, value_name = "NAME")]
         campaign: Option<String>,
         /// Only this receiver.
         #[arg(long)]
         openid: Option<String>,
+        /// Only this order number.
+        #[arg(long, value_name = "MCH_BILLNO")]
+        billno: Option<String>,
+        /// Created at or after (RFC 3339, or YYYY-MM-DD in Beijing time), as the API's created_from.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Created before (RFC 3339, or YYYY-MM-DD in Beijing time), as the API's created_to.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: u64,
@@ -77,7 +86,7 @@ fn line(r: &Redpack) -> String {
     )
 }
 
-async fn find(
+pub(crate) async fn find(
     payouts: &hongbao_core::payouts::Payouts,
     config: &hongbao_core::config::Config,
     key: &str,
@@ -107,10 +116,30 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             merchant,
             campaign,
             openid,
+            billno,
+            from,
+            to,
             limit,
             offset,
             json,
         } => {
+            if let Some(name) = &merchant {
+                known_merchant(&setup.config, name)?;
+            }
+            let campaign_id = match &campaign {
+                Some(name) => Some(super::campaign::find_campaign(&payouts, name).await?.id),
+                None => None,
+            };
+            let time = |flag: &str, text: Option<&String>| {
+                text.map(|t| {
+                    hongbao_server::json::parse_list_time_ms(t).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--{flag} {t:?} must be an RFC 3339 time (2026-11-22T04:00:00Z) or a date (2026-11-22, Beijing time)"
+                        ))
+                    })
+                })
+                .transpose()
+            };
             let filter = ListFilter {
                 merchants: merchant.into_iter().collect(),
                 status: status.as_deref().map(str::parse).transpose().map_err(
@@ -119,28 +148,35 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                     },
                 )?,
                 re_openid: openid,
-                campaign_id: campaign,
-                ..ListFilter::default()
+                mch_billno: billno,
+                campaign_id,
+                created_from_ms: time("from", from.as_ref())?,
+                created_to_ms: time("to", to.as_ref())?,
             };
             let (records, total) = payouts
                 .list(&operator, filter, offset, limit.clamp(1, 1000))
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                let objects: Vec<_> = records.iter().map(|r| record_json(r, None, None)).collect();
-                println!(
+                let objects: Vec<_> = records.iter().map(|r| json_of(&payouts, r)).collect();
+                out!(
                     "{}",
                     serde_json::json!({"total_count": total, "objects": objects})
                 );
             } else {
-                println!(
+                out!(
                     "{:<30} {:<9} {:<28} {:<28} {:>9} {:<8} err_code",
-                    "id", "status", "mch_billno", "re_openid", "yuan", "attempts"
+                    "id",
+                    "status",
+                    "mch_billno",
+                    "re_openid",
+                    "yuan",
+                    "attempts"
                 );
                 for r in &records {
-                    println!("{}", line(r));
+                    out!("{}", line(r));
                 }
-                println!("{} of {total}", records.len());
+                out!("{} of {total}", records.len());
             }
             Ok(Outcome::Done)
         }
@@ -152,51 +188,68 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                println!(
+                out!(
                     "{}",
-                    serde_json::json!({"record": record_json(&r, None, None), "attempts": attempts})
+                    serde_json::json!({"record": json_of(&payouts, &r), "attempts": attempts})
                 );
                 return Ok(Outcome::Done);
             }
-            println!("id            {}", r.id);
-            println!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
-            println!("type          {}", r.kind);
-            println!("status        {}", r.status);
-            println!("mch_billno    {}", r.mch_billno);
-            println!("re_openid     {}", r.re_openid);
-            println!(
+            out!("id            {}", r.id);
+            out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
+            out!("type          {}", r.kind);
+            out!("status        {}", r.status);
+            out!("mch_billno    {}", r.mch_billno);
+            out!("re_openid     {}", r.re_openid);
+            out!(
                 "amount        {} yuan ({} fen), {} share(s)",
                 r.total_amount,
                 r.total_amount.get(),
                 r.total_num
             );
-            println!(
+            out!(
                 "texts         {} / {} / {} / {}",
-                r.send_name, r.wishing, r.act_name, r.remark
+                r.send_name,
+                r.wishing,
+                r.act_name,
+                r.remark
             );
-            println!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
-            println!(
+            out!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
+            out!(
                 "wechat        {}",
                 r.wechat_status.as_deref().unwrap_or("-")
             );
+            if let Some(mini) = json_of(&payouts, &r).mini_program {
+                out!(
+                    "wx.sendBizRedPacket (the mini program opens the packet with these; docs/api.md):"
+                );
+                out!("  timeStamp   {}", mini.time_stamp);
+                out!("  nonceStr    {}", mini.nonce_str);
+                out!("  package     {}", mini.package);
+                out!("  signType    {}", mini.sign_type);
+                out!("  paySign     {}", mini.pay_sign);
+            } else if r.kind == hongbao_core::model::Kind::MiniProgram {
+                out!(
+                    "wx.sendBizRedPacket: its package and paySign are shown once the packet is sent"
+                );
+            }
             if let Some(refund) = r.refund_amount {
-                println!("refunded      {refund} yuan");
+                out!("refunded      {refund} yuan");
             }
             if let Some(code) = &r.err_code {
-                println!(
+                out!(
                     "err_code      {code}: {} / {}",
                     r.message.as_deref().unwrap_or(""),
                     r.zh_message.as_deref().unwrap_or("")
                 );
             }
-            println!(
+            out!(
                 "created       {}   updated {}",
                 rfc3339(r.created_at),
                 rfc3339(r.updated_at)
             );
-            println!("attempts:");
+            out!("attempts:");
             for a in attempts {
-                println!(
+                out!(
                     "  {}  {:<18} {:<28} {:<18} {:>6} ms  {}{}",
                     rfc3339(a.started_at),
                     a.api,
@@ -216,6 +269,7 @@ pub(crate) async fn status(
     config: Option<PathBuf>,
     billno: Option<String>,
     id: Option<String>,
+    merchant: Option<String>,
 ) -> super::Result {
     let selector = match (id, billno) {
         (Some(id), _) => Selector::Id(id),
@@ -226,23 +280,103 @@ pub(crate) async fn status(
     let payouts = hongbao_server::services(&setup.config)
         .await
         .map_err(|e| Error::Runtime(e.into()))?;
-    let operator = setup::operator(&setup.config);
+    let mut operator = setup::operator(&setup.config);
+    if let Some(name) = &merchant {
+        known_merchant(&setup.config, name)?;
+        operator.merchants = vec![name.clone()];
+    }
     match payouts.wechat_status(&operator, &selector).await {
         Ok(status) => {
             let wechat = wechat_json(status.info.as_ref());
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "record": record_json(&status.record, None, None),
+                    "record": json_of(&payouts, &status.record),
                     "wechat": wechat,
                 }))
                 .unwrap_or_default()
             );
             Ok(Outcome::Done)
         }
-        Err(StatusError::NotFound) => Err(Error::Usage("no such record in the ledger".into())),
+        Err(StatusError::NotFound) => match selector {
+            Selector::Billno(billno) => {
+                unrecorded_status(&payouts, &setup.config, &billno, merchant).await
+            }
+            Selector::Id(id) => Err(Error::Usage(format!("no record {id:?} in the ledger"))),
+        },
         Err(e) => Err(Error::Runtime(e.into())),
     }
+}
+
+/// `status --billno` for an order the ledger does not have: operators
+/// moving from another system query their old orders too. WeChat's answer
+/// is printed; nothing is stored.
+async fn unrecorded_status(
+    payouts: &hongbao_core::payouts::Payouts,
+    config: &hongbao_core::config::Config,
+    billno: &str,
+    merchant: Option<String>,
+) -> super::Result {
+    let parsed = hongbao_wxpay::MchBillNo::parse(billno)
+        .map_err(|e| Error::Usage(format!("--billno {billno:?}: {}", e.message)))?;
+    let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
+    let merchant = match (merchant, names.as_slice()) {
+        (Some(name), _) => name,
+        (None, [only]) => (*only).to_owned(),
+        (None, _) => {
+            return Err(Error::Usage(format!(
+                "mch_billno {billno} is not in the ledger; to ask WeChat about it, say whose order it is with --merchant ({})",
+                names.join(", ")
+            )));
+        }
+    };
+    let info = payouts
+        .wechat_status_unrecorded(&merchant, &parsed)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?;
+    eprintln!(
+        "mch_billno {billno} is not in the ledger: this is WeChat's answer for merchant {merchant}; nothing was stored"
+    );
+    out!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "record": null,
+            "wechat": wechat_json(info.as_ref()),
+        }))
+        .unwrap_or_default()
+    );
+    match info {
+        Some(_) => Ok(Outcome::Done),
+        None => {
+            eprintln!("WeChat has no order {billno} of merchant {merchant} either (NOT_FOUND)");
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+fn known_merchant(config: &hongbao_core::config::Config, name: &str) -> Result<(), Error> {
+    if config.merchants.contains_key(name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
+    Err(Error::Usage(format!(
+        "--merchant {name:?} is not configured; configured: {}",
+        names.join(", ")
+    )))
+}
+
+/// The record as the API shows it, a mini program packet's
+/// `wx.sendBizRedPacket` arguments included.
+fn json_of(
+    payouts: &hongbao_core::payouts::Payouts,
+    r: &Redpack,
+) -> hongbao_server::json::RecordJson {
+    let merchant = payouts.merchants().get(&r.merchant);
+    record_json(
+        r,
+        merchant.map(|m| &m.config.api_key),
+        merchant.and_then(|m| m.config.miniprogram_appid.as_ref()),
+    )
 }
 
 pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) -> super::Result {
@@ -268,9 +402,7 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                 .pause(&name)
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
-            println!(
-                "{name} paused: its records stay pending until `hongbao merchant resume {name}`"
-            );
+            out!("{name} paused: its records stay pending until `hongbao merchant resume {name}`");
         }
         MerchantCommand::Resume { name } => {
             known(&name)?;
@@ -278,12 +410,12 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                 .resume(&name)
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
-            println!("{name} {}", if was { "resumed" } else { "was not paused" });
+            out!("{name} {}", if was { "resumed" } else { "was not paused" });
         }
         MerchantCommand::List => {
             for m in payouts.health().await.merchants {
                 match m.paused {
-                    Some(p) => println!(
+                    Some(p) => out!(
                         "{}  mch_id {}  PAUSED since {} ({}): {}",
                         m.name,
                         m.mch_id,
@@ -291,7 +423,7 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
                         p.reason,
                         p.message
                     ),
-                    None => println!("{}  mch_id {}  active", m.name, m.mch_id),
+                    None => out!("{}  mch_id {}  active", m.name, m.mch_id),
                 }
             }
         }

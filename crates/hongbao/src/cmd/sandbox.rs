@@ -173,36 +173,36 @@ pub(crate) async fn run(args: Args) -> super::Result {
         .map_err(|e| Error::Runtime(e.into()))?;
     let id = sandbox.identity();
     let path = |f: &str| id.path(f).display().to_string();
-    println!("hongbao sandbox: a simulated WeChat Pay. No real money moves.");
-    println!();
-    println!("  API (HTTPS)     {}", sandbox.api_base());
+    out!("hongbao sandbox: a simulated WeChat Pay. No real money moves.");
+    out!();
+    out!("  API (HTTPS)     {}", sandbox.api_base());
     if let Some(admin) = sandbox.admin_base() {
-        println!("  admin (HTTP)    {admin}   e.g. curl {admin}/ledger");
+        out!("  admin (HTTP)    {admin}   e.g. curl {admin}/ledger");
     }
-    println!("  mch_id          {}", id.secrets.mch_id);
-    println!("  appid           {} (official account)", id.secrets.appid);
-    println!("  mini program    {}", id.secrets.miniprogram_appid);
-    println!("  CA              {}", path(files::CA));
-    println!(
+    out!("  mch_id          {}", id.secrets.mch_id);
+    out!("  appid           {} (official account)", id.secrets.appid);
+    out!("  mini program    {}", id.secrets.miniprogram_appid);
+    out!("  CA              {}", path(files::CA));
+    out!(
         "  certificate     {} + {}",
         path(files::CLIENT_CERT),
         path(files::CLIENT_KEY)
     );
-    println!(
+    out!(
         "  PKCS#12         {} (password: the mch_id)",
         path(files::CLIENT_P12)
     );
-    println!(
+    out!(
         "  secrets         {} (API key, AppSecret, WeCom secret)",
         path(files::SECRETS)
     );
-    println!("  merchant config {}", path(files::MERCHANT_TOML));
-    println!();
-    println!(
+    out!("  merchant config {}", path(files::MERCHANT_TOML));
+    out!();
+    out!(
         "Check it: hongbao doctor --config {}",
         path(files::MERCHANT_TOML)
     );
-    println!("Stop with Ctrl-C.");
+    out!("Stop with Ctrl-C.");
     super::wait_for_shutdown().await;
     sandbox.stop();
     Ok(Outcome::Done)

@@ -1,12 +1,19 @@
 //! `hongbao send`: one payout through the ledger, dispatched in this
-//! process, waiting for its outcome.
+//! process, waiting for its outcome; `send --resume ID` finishes one that
+//! is stored.
+//!
+//! What it prints is safe to follow: a payout without an outcome yet is
+//! named by its record id, and the command that finishes it is
+//! `send --resume ID`, never "the same command again" (which, without an
+//! `--idempotency-key`, stores and pays a second payout).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
-use hongbao_core::ledger::{Idempotency, Scope};
-use hongbao_core::model::{Kind, RedpackInput, Status};
+use hongbao_core::ledger::{Idempotency, Scope, Stored};
+use hongbao_core::model::{Kind, Redpack, RedpackInput, Status};
+use hongbao_core::payouts::Payouts;
 use hongbao_wxpay::Fen;
 use tokio::sync::watch;
 
@@ -17,11 +24,11 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The receiver's openid.
-    #[arg(long)]
-    openid: String,
+    #[arg(long, required_unless_present = "resume")]
+    openid: Option<String>,
     /// The amount in yuan, e.g. 1.88 (of the whole group for --type group).
-    #[arg(long, value_name = "YUAN")]
-    amount: String,
+    #[arg(long, value_name = "YUAN", required_unless_present = "resume")]
+    amount: Option<String>,
     /// normal, group (fission) or miniprogram.
     #[arg(long = "type", default_value = "normal", value_name = "TYPE")]
     kind: String,
@@ -52,59 +59,58 @@ pub(crate) struct Args {
     /// Makes the command safe to repeat: the same key and parameters pay once.
     #[arg(long, value_name = "KEY")]
     idempotency_key: Option<String>,
+    /// Finish a stored payout instead of storing one: dispatch record ID
+    /// (rp_… or its mch_billno) and wait for its outcome. Pays nobody twice.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with_all = [
+            "openid", "amount", "num", "merchant", "send_name", "wishing", "act_name",
+            "remark", "scene_id", "risk_info", "idempotency_key",
+        ]
+    )]
+    resume: Option<String>,
     /// How long to wait for the outcome, in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     wait: u64,
 }
 
 pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
-    let kind: Kind = args
-        .kind
-        .parse()
-        .map_err(|e: hongbao_wxpay::InvalidField| Error::Usage(format!("--type: {}", e.message)))?;
-    let amount = Fen::parse_yuan(&args.amount)
-        .map_err(|e| Error::Usage(format!("--amount: {}", e.message)))?;
+    // From here on Ctrl-C is handled: once a payout is stored, the command
+    // says what is stored and how to go on instead of vanishing.
+    let interrupt = super::wait_for_shutdown();
+    let input = match &args.resume {
+        Some(_) => None,
+        None => Some(input(&args)?),
+    };
     let setup = setup::load(config.as_deref()).await?;
     let payouts = hongbao_server::services(&setup.config)
         .await
         .map_err(|e| Error::Runtime(e.into()))?;
-    let operator = setup::operator(&setup.config);
-    let input = RedpackInput {
-        kind,
-        merchant: args.merchant.clone(),
-        re_openid: args.openid.clone(),
-        total_amount: amount.get(),
-        total_num: args.num,
-        send_name: args.send_name.clone(),
-        wishing: args.wishing.clone(),
-        act_name: args.act_name.clone(),
-        remark: args.remark.clone(),
-        scene_id: args.scene_id.clone(),
-        risk_info: args.risk_info.clone(),
-    };
-    let idempotency = args.idempotency_key.clone().map(|key| {
-        use sha2::Digest;
-        let text = serde_json::to_string(&input).unwrap_or_default();
-        Idempotency {
-            key,
-            request_hash: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+    let record = match input {
+        Some(input) => store(&setup, &payouts, &args, &input).await?,
+        None => {
+            let key = args.resume.as_deref().unwrap_or_default();
+            let record = super::records::find(&payouts, &setup.config, key).await?;
+            out!(
+                "resuming {}  mch_billno {}  {} yuan to {}  ({})",
+                record.id,
+                record.mch_billno,
+                record.total_amount,
+                record.re_openid,
+                record.status
+            );
+            record
         }
-    });
-    let stored = payouts
-        .create(&operator, &input, idempotency, None, None)
-        .await
-        .map_err(|e| match e {
-            hongbao_core::payouts::CreateError::Invalid(f) => Error::Usage(format!(
-                "{} {}\n       {} {}",
-                f.field, f.message, f.field, f.zh_message
-            )),
-            other => Error::Runtime(other.into()),
-        })?;
-    let record = stored.record().clone();
-    println!(
-        "stored {}  mch_billno {}  {} yuan to {}",
-        record.id, record.mch_billno, record.total_amount, record.re_openid
-    );
+    };
+    let advice = Advice {
+        id: record.id.clone(),
+        config: super::config_flag(config.as_deref()),
+        idempotency_key: args.idempotency_key.clone(),
+    };
+    if record.status.is_settled() {
+        return Ok(report(&payouts, &record, &advice, args.wait, false).await);
+    }
 
     let (stop, stopped) = watch::channel(false);
     let mut dispatch = DispatchConfig::new();
@@ -119,46 +125,191 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
         dispatch,
         &stopped,
     );
-    let settled = payouts
-        .wait(&record.id, Duration::from_secs(args.wait))
-        .await;
+    let interrupted = tokio::select! {
+        waited = payouts.wait(&record.id, Duration::from_secs(args.wait)) => {
+            if let Err(e) = waited {
+                tracing::warn!("waiting for {}: {e}", record.id);
+            }
+            false
+        }
+        () = interrupt => true,
+    };
+    if interrupted {
+        eprintln!("stopping: finishing the call in flight…");
+    }
     let _ = stop.send(true);
+    // The call in flight, if any, ends and is recorded before this returns:
+    // what is printed next is the outcome on record, not a guess.
     dispatcher.finish().await;
-    let settled = settled
+    let settled = payouts
+        .ledger()
+        .get(&record.id)
+        .await
         .map_err(|e| Error::Runtime(e.into()))?
         .unwrap_or(record);
-    match settled.status {
+    Ok(report(&payouts, &settled, &advice, args.wait, interrupted).await)
+}
+
+/// The payout the flags describe.
+fn input(args: &Args) -> Result<RedpackInput, Error> {
+    let kind: Kind = args
+        .kind
+        .parse()
+        .map_err(|e: hongbao_wxpay::InvalidField| Error::Usage(format!("--type: {}", e.message)))?;
+    let amount = Fen::parse_yuan(args.amount.as_deref().unwrap_or_default())
+        .map_err(|e| Error::Usage(format!("--amount: {}", e.message)))?;
+    Ok(RedpackInput {
+        kind,
+        merchant: args.merchant.clone(),
+        re_openid: args.openid.clone().unwrap_or_default(),
+        total_amount: amount.get(),
+        total_num: args.num,
+        send_name: args.send_name.clone(),
+        wishing: args.wishing.clone(),
+        act_name: args.act_name.clone(),
+        remark: args.remark.clone(),
+        scene_id: args.scene_id.clone(),
+        risk_info: args.risk_info.clone(),
+    })
+}
+
+/// Stores the payout (or finds the one stored under the same idempotency
+/// key) and says so.
+async fn store(
+    setup: &setup::Setup,
+    payouts: &Payouts,
+    args: &Args,
+    input: &RedpackInput,
+) -> Result<Redpack, Error> {
+    let operator = setup::operator(&setup.config);
+    let idempotency = args.idempotency_key.clone().map(|key| {
+        use sha2::Digest;
+        let text = serde_json::to_string(input).unwrap_or_default();
+        Idempotency {
+            key,
+            request_hash: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        }
+    });
+    let stored = payouts
+        .create(&operator, input, idempotency, None, None)
+        .await
+        .map_err(|e| match e {
+            hongbao_core::payouts::CreateError::Invalid(f) => Error::Usage(format!(
+                "{} {}\n       {} {}",
+                f.field, f.message, f.field, f.zh_message
+            )),
+            hongbao_core::payouts::CreateError::IdempotencyConflict => Error::Usage(format!(
+                "--idempotency-key {:?} was used for another payout; use a new key for a new payout",
+                args.idempotency_key.as_deref().unwrap_or_default()
+            )),
+            other => Error::Runtime(other.into()),
+        })?;
+    let record = stored.record().clone();
+    let key = match (&args.idempotency_key, &stored) {
+        (None, _) => String::new(),
+        (Some(key), Stored::Created(_)) => format!("  idempotency key {key}"),
+        (Some(key), Stored::Replayed(_)) => {
+            format!("  idempotency key {key} (stored before: nothing new is paid)")
+        }
+    };
+    out!(
+        "stored {}  mch_billno {}  {} yuan to {}{key}",
+        record.id,
+        record.mch_billno,
+        record.total_amount,
+        record.re_openid
+    );
+    Ok(record)
+}
+
+/// What a payout without an outcome yet needs to be finished or checked.
+struct Advice {
+    id: String,
+    /// ` --config FILE`, when one was given.
+    config: String,
+    idempotency_key: Option<String>,
+}
+
+impl Advice {
+    fn print(&self) {
+        // One command per line, at its end: ready to copy.
+        let Advice { id, config, .. } = self;
+        out!(
+            "  finish it (a `hongbao serve` on this database does too): hongbao send --resume {id}{config}"
+        );
+        out!("  check it: hongbao records show {id}{config}");
+        out!("  ask WeChat now: hongbao status --id {id}{config}");
+        match &self.idempotency_key {
+            Some(_) => out!(
+                "  the same command (same --idempotency-key) is safe to run again: it finds this record"
+            ),
+            None => out!(
+                "  do not repeat the send itself: without --idempotency-key it stores and pays a second payout"
+            ),
+        }
+    }
+}
+
+/// Prints the record's outcome; the command's outcome follows from it.
+async fn report(
+    payouts: &Payouts,
+    record: &Redpack,
+    advice: &Advice,
+    wait: u64,
+    interrupted: bool,
+) -> Outcome {
+    match record.status {
         Status::Sent | Status::Received | Status::Refunding | Status::Refunded => {
-            println!(
+            out!(
                 "{}  send_listid {}  after {} attempt(s)",
-                settled.status,
-                settled.send_listid.as_deref().unwrap_or("-"),
-                settled.attempts
+                record.status,
+                record.send_listid.as_deref().unwrap_or("-"),
+                record.attempts
             );
-            Ok(Outcome::Done)
+            if record.kind == Kind::MiniProgram {
+                out!(
+                    "  the mini program opens it with wx.sendBizRedPacket: its package and paySign are in `hongbao records show {}{}`",
+                    record.id,
+                    advice.config
+                );
+            }
+            Outcome::Done
         }
         Status::Failed => {
-            println!(
+            out!(
                 "failed  {}: {}\n        {}",
-                settled.err_code.as_deref().unwrap_or("-"),
-                settled.message.as_deref().unwrap_or_default(),
-                settled.zh_message.as_deref().unwrap_or_default()
+                record.err_code.as_deref().unwrap_or("-"),
+                record.message.as_deref().unwrap_or_default(),
+                record.zh_message.as_deref().unwrap_or_default()
             );
-            Ok(Outcome::Failed)
+            Outcome::Failed
         }
         Status::Pending | Status::Sending => {
             let paused = payouts.ledger().pauses().await.unwrap_or_default();
-            match paused.iter().find(|p| p.merchant == settled.merchant) {
-                Some(pause) => println!(
-                    "{}  merchant {} is paused: {}",
-                    settled.status, pause.merchant, pause.message
-                ),
-                None => println!(
-                    "{}  no outcome within {} s; it stays in the ledger and `hongbao serve` (or this command again) finishes it: hongbao records show {}",
-                    settled.status, args.wait, settled.id
-                ),
+            let pause = paused.iter().find(|p| p.merchant == record.merchant);
+            if interrupted {
+                out!(
+                    "stopped: {} is stored and {}; nobody is paid twice when you go on:",
+                    record.id,
+                    record.status
+                );
+            } else if pause.is_none() {
+                out!(
+                    "{}  no outcome within {wait} s; {} stays in the ledger:",
+                    record.status,
+                    record.id
+                );
             }
-            Ok(Outcome::Failed)
+            if let Some(pause) = pause {
+                out!(
+                    "{}  merchant {} is paused: {}",
+                    record.status,
+                    pause.merchant,
+                    pause.message
+                );
+            }
+            advice.print();
+            Outcome::Failed
         }
     }
 }

@@ -28,37 +28,39 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
                 .values()
                 .next()
                 .expect("sandbox mode has its merchant");
-            println!("hongbao — SANDBOX MODE: a simulated WeChat Pay. No real money moves.");
-            println!();
-            println!("  API        {api}   (OpenAPI: {api}/openapi.json)");
-            println!("  API key    {}", sandbox.api_key);
-            println!("  console    {api}/console   (sign in with the API key)");
-            println!(
+            out!("hongbao — SANDBOX MODE: a simulated WeChat Pay. No real money moves.");
+            out!();
+            out!("  API        {api}   (OpenAPI: {api}/openapi.json)");
+            out!("  API key    {}", sandbox.api_key);
+            out!("  console    {api}/console   (sign in with the API key)");
+            out!(
                 "  database   {}",
                 sandbox.data_dir.join("hongbao.db").display()
             );
-            println!(
+            out!(
                 "  sandbox    {} (merchant {}, mch_id {})",
-                sandbox.api_base, merchant.name, merchant.mch_id
+                sandbox.api_base,
+                merchant.name,
+                merchant.mch_id
             );
             if let Some(admin) = &sandbox.admin_base {
-                println!("  sandbox admin  {admin}/ledger");
+                out!("  sandbox admin  {admin}/ledger");
             }
-            println!();
-            println!("Send a red packet of 1.88 yuan and wait up to 5 s for the outcome:");
-            println!(
+            out!();
+            out!("Send a red packet of 1.88 yuan and wait up to 5 s for the outcome:");
+            out!(
                 "  curl -s -X POST '{api}/v1/redpacks?wait=5' -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"re_openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"total_amount\":188}}'",
                 sandbox.api_key
             );
-            println!();
-            println!(
+            out!();
+            out!(
                 "Use your own merchant with a configuration file: see docs/configuration.md. Stop with Ctrl-C."
             );
         }
         None => {
             let names: Vec<&str> = config.merchants.keys().map(String::as_str).collect();
-            println!("hongbao serving {api} for merchants {}", names.join(", "));
-            println!("console at {api}/console");
+            out!("hongbao serving {api} for merchants {}", names.join(", "));
+            out!("console at {api}/console");
         }
     }
     tracing::info!(%api, "serving");

@@ -165,26 +165,28 @@ pub(crate) fn run(args: &Args) -> super::Result {
         .parse()
         .map_err(|e: hongbao_wxpay::InvalidField| Error::Usage(e.to_string()))?;
     let (params, given_sign) = read_params(args)?;
+    // Every argument is checked (--api too) before anything is printed.
+    let warnings = warnings(args, &params, &key, sign_type)?;
     let signature = sign(&params, &ApiKey::any(&key), sign_type);
 
-    println!("string to sign:");
-    println!(
+    out!("string to sign:");
+    out!(
         "{}&key={}",
         hongbao_wxpay::sign::string_to_sign(params.iter()),
         "*".repeat(key.chars().count())
     );
-    println!("sign ({sign_type}): {signature}");
-    for warning in warnings(args, &params, &key, sign_type)? {
-        println!("warning: {warning}");
+    out!("sign ({sign_type}): {signature}");
+    for warning in warnings {
+        out!("warning: {warning}");
     }
     match given_sign {
         None => Ok(Outcome::Done),
         Some(given) if given.eq_ignore_ascii_case(&signature) => {
-            println!("the given sign matches");
+            out!("the given sign matches");
             Ok(Outcome::Done)
         }
         Some(given) => {
-            println!(
+            out!(
                 "the given sign {given} does NOT match: WeChat would answer SIGN_ERROR. Check the key \
                  (the v2 API key, not the APIv3 key or the AppSecret) and the warnings above"
             );
