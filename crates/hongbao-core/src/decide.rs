@@ -295,6 +295,38 @@ pub fn releases_prize(err_code: &str) -> bool {
     )
 }
 
+/// The words of a merchant's pause, in English and Chinese: why, and what
+/// to do. `reason` is a stored pause reason (`insufficient_balance`,
+/// `daily_cap`, `configuration`, `operator`); `None` for a reason this
+/// version does not know.
+pub fn pause_messages(reason: &str, err_code: Option<&str>) -> Option<(String, String)> {
+    let resume = "resume with `hongbao merchant resume NAME` or POST /v1/merchants/NAME/resume";
+    let resume_zh = "恢复请用 `hongbao merchant resume 商户名` 或 POST /v1/merchants/商户名/resume";
+    let why = match reason {
+        "operator" => {
+            return Some((
+                format!("paused by an operator; {resume}"),
+                format!("已由操作员暂停；{resume_zh}"),
+            ));
+        }
+        "insufficient_balance" => PauseReason::InsufficientBalance,
+        "daily_cap" => PauseReason::DailyCap,
+        "configuration" => PauseReason::Configuration,
+        _ => return None,
+    };
+    let code = err_code.map(ErrCode::parse);
+    let (detail, detail_zh) = code.as_ref().map_or_else(Default::default, |c| {
+        (
+            format!(" ({c}: {})", c.message()),
+            format!("（{c}：{}）", c.zh_message()),
+        )
+    });
+    Some((
+        format!("{}{detail}; {resume}", why.message()),
+        format!("{}{detail_zh}；{resume_zh}", why.zh_message()),
+    ))
+}
+
 /// What a send's outcome asks of the merchant, besides the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MerchantEffect {

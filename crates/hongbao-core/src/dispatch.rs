@@ -800,19 +800,16 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
         }
         for r in &batch {
             if let Some((reason, code)) = &r.pause {
-                let message = format!("{} ({code}: {})", reason.message(), code.message());
+                let name = pause_reason_name(*reason);
+                let (message, _) = decide::pause_messages(name, Some(code.as_str()))
+                    .expect("every pause reason has its words");
                 tracing::warn!(merchant = %r.claimed.merchant, err_code = %code, "payouts paused: {message}");
                 // Written before the outcome (kept trying while the database
                 // is away): a record due again is never claimed without it.
                 let mut delay = Duration::from_millis(100);
                 while let Err(e) = shared
                     .ledger
-                    .pause(
-                        &r.claimed.merchant,
-                        pause_reason_name(*reason),
-                        Some(code.as_str()),
-                        &message,
-                    )
+                    .pause(&r.claimed.merchant, name, Some(code.as_str()), &message)
                     .await
                 {
                     shared.metrics.database_error();

@@ -204,6 +204,8 @@ pub struct Pause {
     pub err_code: Option<String>,
     /// What to do, for people.
     pub message: String,
+    /// The same, in Chinese.
+    pub zh_message: String,
     /// Since when.
     #[serde(with = "time::serde::rfc3339")]
     pub paused_at: time::OffsetDateTime,
@@ -874,11 +876,18 @@ impl Ledger {
             .await?;
         rows.iter()
             .map(|r| {
+                let reason: String = r.try_get("reason")?;
+                let err_code: Option<String> = r.try_get("err_code")?;
+                let stored: String = r.try_get("message")?;
+                let (message, zh_message) =
+                    crate::decide::pause_messages(&reason, err_code.as_deref())
+                        .unwrap_or_else(|| (stored.clone(), stored));
                 Ok(Pause {
                     merchant: r.try_get("merchant")?,
-                    reason: r.try_get("reason")?,
-                    err_code: r.try_get("err_code")?,
-                    message: r.try_get("message")?,
+                    reason,
+                    err_code,
+                    message,
+                    zh_message,
                     paused_at: from_ms(r.try_get("paused_at")?),
                 })
             })
@@ -1316,10 +1325,14 @@ async fn apply(
             merchant_refused,
             err_code,
         } => {
+            // The words of the err_code seen, for whoever looks at the
+            // record meanwhile (e.g. why it waits: the balance is too low).
+            let words = err_code.as_deref().map(hongbao_wxpay::ErrCode::parse);
             let sql = format!(
                 "UPDATE redpacks SET status = $4, due_at = {now} + $5, needs_query = $6, \
                  merchant_refused = CASE WHEN $7 = 1 THEN 1 ELSE merchant_refused END, \
-                 err_code = COALESCE($8, err_code), retries = retries + 1, {release} {lease}"
+                 err_code = COALESCE($8, err_code), message = COALESCE($9, message), \
+                 zh_message = COALESCE($10, zh_message), retries = retries + 1, {release} {lease}"
             );
             sqlx::query(AssertSqlSafe(sql))
                 .bind(claimed.id.clone())
@@ -1330,6 +1343,8 @@ async fn apply(
                 .bind(i64::from(*needs_query))
                 .bind(i64::from(*merchant_refused))
                 .bind(err_code.clone())
+                .bind(words.as_ref().map(|c| c.message().to_owned()))
+                .bind(words.as_ref().map(|c| c.zh_message().to_owned()))
                 .execute(&mut **tx)
                 .await?
         }

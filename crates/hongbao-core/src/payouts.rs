@@ -410,13 +410,10 @@ impl Payouts {
 
     /// Stops a merchant's payouts (an operator's decision).
     pub async fn pause(&self, merchant: &str) -> Result<(), DbError> {
+        let (message, _) =
+            crate::decide::pause_messages("operator", None).expect("an operator's pause has words");
         self.ledger
-            .pause(
-                merchant,
-                "operator",
-                None,
-                "paused by an operator; resume with `hongbao merchant resume` or the API",
-            )
+            .pause(merchant, "operator", None, &message)
             .await?;
         // Records already claimed stop before their call, too.
         let epoch = self.events.pause_epoch();

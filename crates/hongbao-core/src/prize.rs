@@ -1052,8 +1052,10 @@ impl Refusal {
                 "configuration error: the prize is {amount} yuan, outside activity {activity:?}'s range {min}–{max} yuan; \
                  fix the activity's min_amount/max_amount or the prize"
             ),
-            Refusal::BudgetExhausted { activity } => {
-                format!("activity {activity:?} has used up its budget")
+            // Shown to the user: no internal name (the operator has the code).
+            Refusal::BudgetExhausted { .. } => {
+                "all of this activity's prize money has been given out; thank you for taking part"
+                    .into()
             }
             Refusal::DailyLimit { limit } => format!(
                 "you have claimed {limit} prize(s) of this activity today, the most allowed; come back tomorrow"
@@ -1086,7 +1088,7 @@ impl Refusal {
             } => format!(
                 "配置错误：奖品金额 {amount} 元不在活动 {activity:?} 允许的 {min}–{max} 元范围内，请修改活动的 min_amount/max_amount 或奖品"
             ),
-            Refusal::BudgetExhausted { activity } => format!("活动 {activity:?} 的预算已用完"),
+            Refusal::BudgetExhausted { .. } => "本活动的奖金已发完，感谢参与（预算已用完）".into(),
             Refusal::DailyLimit { limit } => {
                 format!("您今天已在本活动领取 {limit} 次，已达上限，请明天再来")
             }

@@ -414,6 +414,8 @@ pub struct MerchantJson {
     pub pause_err_code: Option<String>,
     /// What to do.
     pub pause_message: Option<String>,
+    /// The same, in Chinese.
+    pub pause_zh_message: Option<String>,
     /// Since when.
     pub paused_at: Option<String>,
 }
@@ -435,6 +437,7 @@ async fn merchants_of(
             pause_reason: m.paused.as_ref().map(|p| p.reason.clone()),
             pause_err_code: m.paused.as_ref().and_then(|p| p.err_code.clone()),
             pause_message: m.paused.as_ref().map(|p| p.message.clone()),
+            pause_zh_message: m.paused.as_ref().map(|p| p.zh_message.clone()),
             paused_at: m.paused.as_ref().map(|p| json::rfc3339(p.paused_at)),
             name: m.name,
             mch_id: m.mch_id,

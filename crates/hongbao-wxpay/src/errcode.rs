@@ -65,11 +65,11 @@ err_codes! {
     FreqLimit = "FREQ_LIMIT", "Too many requests to WeChat; sending slows down and retries", "请求过于频繁，已降速重试";
     SecondOverLimited = "SECOND_OVER_LIMITED", "Too many fission red packets this minute; sending slows down and retries", "每分钟裂变红包数量超限，已降速重试";
     DayOverLimited = "DAY_OVER_LIMITED", "The merchant has sent the most fission red packets allowed today", "今日裂变红包发放数量已达上限";
-    NotEnough = "NOTENOUGH", "The merchant's balance is too low; payouts are paused until it is topped up", "商户账户余额不足，已暂停发放，请充值后恢复";
+    NotEnough = "NOTENOUGH", "The merchant's balance is too low; payouts are paused: top up the account, then resume the merchant", "商户账户余额不足，已暂停发放：请充值后恢复该商户";
     SendNumLimit = "SENDNUM_LIMIT", "You have received as many red packets as allowed today; please try again tomorrow", "您今日领取红包个数已达上限，请明天再试";
     RcvdAmountLimit = "RCVDAMOUNT_LIMIT", "You have received the most red packet money allowed today; please try again tomorrow", "您今日领取红包金额已达上限，请明天再试";
     SendAmountLimit = "SENDAMOUNT_LIMIT", "The merchant has reached today's payout limit; payouts are paused until tomorrow", "商户今日发放金额已达上限，已暂停发放";
-    MoneyLimit = "MONEY_LIMIT", "The amount is outside what the merchant may send (1.00–200.00 yuan unless a scene allows more)", "红包金额超出允许范围（未开通场景时为 1.00–200.00 元）";
+    MoneyLimit = "MONEY_LIMIT", "The amount is outside what the merchant may send: send 1.00–200.00 yuan, or give a scene_id (PRODUCT_1 … PRODUCT_8) whose range the merchant has enabled on the merchant platform (产品中心 → 现金红包 → 产品设置)", "红包金额超出允许范围：请发放 1.00–200.00 元，或传入已在商户平台（产品中心 → 现金红包 → 产品设置）开通相应金额范围的 scene_id（PRODUCT_1 至 PRODUCT_8）";
     NoAuth = "NO_AUTH", "WeChat refused the payout as risky or not permitted; check the merchant's red packet permission", "微信判定本次发放有风险或无权限，请检查商户红包权限";
     OpenIdError = "OPENID_ERROR", "The openid does not belong to the merchant's official account", "openid 与商户绑定的公众号不匹配";
     IllegalAppId = "ILLEGAL_APPID", "The appid cannot send red packets (a mobile-app appid, or not bound to the merchant)", "appid 无法发放红包（移动应用 appid 或未与商户绑定）";
@@ -77,7 +77,7 @@ err_codes! {
     AcceptModeError = "ACCEPTMODE_ERROR", "The service provider and sub-merchant relationship is not valid", "服务商与子商户的受理关系不正确";
     CaError = "CA_ERROR", "The merchant's API certificate is missing, wrong or expired", "商户 API 证书缺失、错误或已过期";
     SignError = "SIGN_ERROR", "WeChat could not verify the signature: check the merchant's API key", "签名错误，请检查商户 API 密钥";
-    XmlError = "XML_ERROR", "WeChat could not read the request", "微信无法解析请求 XML";
+    XmlError = "XML_ERROR", "WeChat could not read the request (a character or field it does not accept); nothing was paid", "微信无法解析请求 XML（含有不接受的字符或字段），未发放";
     ParamError = "PARAM_ERROR", "WeChat refused a parameter of the request", "请求参数错误";
     FatalError = "FATAL_ERROR", "This order number was already used with other parameters", "该订单号已使用不同的参数发放过";
     AmountMismatch = "金额和原始单参数不一致", "This order number was already used with another amount", "金额和原始单参数不一致";

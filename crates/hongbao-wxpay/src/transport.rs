@@ -134,6 +134,17 @@ impl ClientIdentity {
         CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider()).map_err(
             |e| match e {
                 rustls::Error::InconsistentKeys(_) => IdentityError::KeyMismatch,
+                // webpki reads v3 certificates only; WeChat issues nothing else.
+                rustls::Error::InvalidCertificate(e)
+                    if format!("{e:?}").contains("UnsupportedCertVersion") =>
+                {
+                    IdentityError::UnusableCertificate(
+                        "it is an X.509 v1 certificate, and WeChat's API certificates are v3: download apiclient_cert.pem (or apiclient_cert.p12) again from the merchant platform (账户中心 → API安全 → API证书)".into(),
+                    )
+                }
+                rustls::Error::InvalidCertificate(e) => {
+                    IdentityError::UnusableCertificate(e.to_string())
+                }
                 other => IdentityError::UnusableKey(other.to_string()),
             },
         )?;

@@ -525,3 +525,12 @@ async fn the_same_prepared_request_sends_byte_identical_bodies() {
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0], bodies[1]);
 }
+
+#[test]
+fn an_x509_v1_certificate_is_named_as_such_not_as_a_bad_key() {
+    let err =
+        ClientIdentity::from_pem(&fixture("v1_cert.pem"), &fixture("v1_key.pem")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("X.509 v1"), "{text}");
+    assert!(!text.contains("private key"), "{text}");
+}

@@ -504,13 +504,35 @@ async fn a_balance_pause_stops_every_payout_not_yet_on_the_wire() {
     .await;
     world.start_serve().await;
     let stored = post_many(&world, 0, 30).await;
-    wait_paused(&world).await;
+    let pause = wait_paused(&world).await;
+    // The pause says why and what to do, in both languages.
+    assert!(
+        pause["pause_message"].as_str().unwrap().contains("top")
+            && pause["pause_zh_message"].as_str().unwrap().contains("充值"),
+        "{pause}"
+    );
     // Long enough for every record claimed before the pause to have been
     // called, had it been.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(answered(&world, "NOTENOUGH"), 1, "{}", world.logs());
     let paid = world.sandbox.ledger().iter().filter(|e| e.paid).count();
     assert!(paid < 30);
+    // The record refused for the balance says so too.
+    let refused = world
+        .all_records(TOKEN)
+        .await
+        .into_iter()
+        .find(|r| r["err_code"] == "NOTENOUGH")
+        .expect("a record refused with NOTENOUGH");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("balance"))
+            && refused["zh_message"]
+                .as_str()
+                .is_some_and(|m| m.contains("余额")),
+        "{refused}"
+    );
 
     world.sandbox.with(|s| s.top_up(1_000_000));
     let (status, _) = world

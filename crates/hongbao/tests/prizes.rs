@@ -330,6 +330,12 @@ async fn every_refusal_answers_its_own_code_and_both_messages() {
         "activity_budget_exhausted",
         "预算已用完",
     );
+    let (_, refusal) = claim(&world, &second, &openid(7), 0).await;
+    let words = format!("{refusal}");
+    assert!(
+        !words.contains("small-budget"),
+        "an internal name is shown: {words}"
+    );
     let (_, budget) = world.get(Some(TOKEN), "/v1/activities/small-budget").await;
     assert_eq!(budget["budget_left"], 100);
 

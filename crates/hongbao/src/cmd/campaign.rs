@@ -236,7 +236,12 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
                     .iter()
                     .find(|p| p.merchant == campaign.merchant)
                 {
-                    out!("  merchant {} PAUSED: {}", p.merchant, p.message);
+                    out!(
+                        "  merchant {} PAUSED: {}\n    {}",
+                        p.merchant,
+                        p.message,
+                        p.zh_message
+                    );
                 }
             }
             Ok(Outcome::Done)
@@ -592,7 +597,7 @@ async fn pay(
             .into_iter()
             .find(|p| p.merchant == campaign.merchant)
         {
-            break Ended::MerchantPaused(pause.message);
+            break Ended::MerchantPaused(format!("{}\n    {}", pause.message, pause.zh_message));
         }
         if campaign::get(ledger, &campaign.id)
             .await

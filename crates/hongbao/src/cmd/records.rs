@@ -416,12 +416,13 @@ pub(crate) async fn merchant(config: Option<PathBuf>, command: MerchantCommand) 
             for m in payouts.health().await.merchants {
                 match m.paused {
                     Some(p) => out!(
-                        "{}  mch_id {}  PAUSED since {} ({}): {}",
+                        "{}  mch_id {}  PAUSED since {} ({}): {}\n    {}",
                         m.name,
                         m.mch_id,
                         rfc3339(p.paused_at),
                         p.reason,
-                        p.message
+                        p.message,
+                        p.zh_message
                     ),
                     None => out!("{}  mch_id {}  active", m.name, m.mch_id),
                 }

@@ -302,10 +302,11 @@ async fn report(
             }
             if let Some(pause) = pause {
                 out!(
-                    "{}  merchant {} is paused: {}",
+                    "{}  merchant {} is paused: {}\n    {}",
                     record.status,
                     pause.merchant,
-                    pause.message
+                    pause.message,
+                    pause.zh_message
                 );
             }
             advice.print();
