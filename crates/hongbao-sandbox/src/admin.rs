@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -192,10 +193,17 @@ async fn advance(State(sim): State<Shared>, Json(body): Json<Seconds>) -> Json<s
     Json(serde_json::json!({"clock": text}))
 }
 
+/// A JSON body, or our error naming what is wrong (an unknown key included).
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
+    body.map(|Json(v)| v)
+        .map_err(|e| AdminError(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))
+}
+
 async fn faults(
     State(sim): State<Shared>,
-    Json(faults): Json<Faults>,
+    faults: Result<Json<Faults>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
+    let faults = body(faults)?;
     faults
         .validate()
         .map_err(|e| AdminError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
@@ -203,14 +211,20 @@ async fn faults(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rules(State(sim): State<Shared>, Json(rules): Json<Rules>) -> StatusCode {
-    lock(&sim).rules = rules;
-    StatusCode::NO_CONTENT
+async fn rules(
+    State(sim): State<Shared>,
+    rules: Result<Json<Rules>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    lock(&sim).rules = body(rules)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn lifecycle(State(sim): State<Shared>, Json(lifecycle): Json<Lifecycle>) -> StatusCode {
-    lock(&sim).lifecycle = lifecycle;
-    StatusCode::NO_CONTENT
+async fn lifecycle(
+    State(sim): State<Shared>,
+    lifecycle: Result<Json<Lifecycle>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    lock(&sim).lifecycle = body(lifecycle)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn revoke_tokens(State(sim): State<Shared>) -> StatusCode {

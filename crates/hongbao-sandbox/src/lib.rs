@@ -30,7 +30,7 @@ use tokio::sync::watch;
 pub use admin::LedgerEntry;
 pub use identity::{Identity, IdentityError, Secrets, files};
 pub use settings::{Faults, Followers, Lifecycle, Probability, Rules};
-pub use sim::{ClientCert, Counters, Order, OrderState, Share, Simulator};
+pub use sim::{ClientCert, Counters, FaultKind, Order, OrderState, Share, Simulator};
 
 /// How to run a sandbox.
 #[derive(Clone, Debug)]
@@ -182,7 +182,7 @@ impl Sandbox {
         };
         let toml = sandbox.merchant_toml("sandbox");
         let path = sandbox.identity.path(files::MERCHANT_TOML);
-        std::fs::write(&path, toml).map_err(|source| IdentityError::Io { path, source })?;
+        identity::write_owner_only(&path, toml.as_bytes())?;
         Ok(sandbox)
     }
 

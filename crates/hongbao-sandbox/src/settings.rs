@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for Probability {
 
 /// WeChat's business limits, as the sandbox enforces them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rules {
     /// Calls per minute per merchant before `FREQ_LIMIT` (0: unlimited).
     pub rate_per_minute: u32,
@@ -157,7 +157,7 @@ impl Default for Rules {
 
 /// What happens to a red packet after it is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Lifecycle {
     /// The chance that the user opens it (`RECEIVED`); otherwise it is refunded.
     pub receive_probability: Probability,
@@ -207,9 +207,10 @@ mod seconds {
 }
 
 /// Faults to inject, each a probability per call. At most one of the
-/// exclusive faults hits a call; latency comes on top.
+/// exclusive faults ([`crate::FaultKind`]) hits a call; latency comes on
+/// top. An unknown (misspelt) key is refused, never read as "no fault".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// `SYSTEMERROR` before anything is committed (nothing paid).
     pub systemerror_before: Probability,
@@ -321,6 +322,19 @@ mod tests {
         assert!(faults.validate().is_ok());
         faults.garbage = Probability::from_ppm(1);
         assert!(faults.validate().is_err());
+    }
+
+    #[test]
+    fn a_misspelt_fault_kind_is_refused_not_read_as_no_fault() {
+        let err = serde_json::from_str::<Faults>(r#"{"systemerror_afer": "0.5"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `systemerror_afer`"),
+            "{err}"
+        );
+        let ok: Faults = serde_json::from_str(r#"{"systemerror_after": "0.5"}"#).unwrap();
+        assert_eq!(ok.systemerror_after, Probability::from_ppm(500_000));
+        assert!(serde_json::from_str::<Rules>(r#"{"rate_per_minit": 1}"#).is_err());
+        assert!(serde_json::from_str::<Lifecycle>(r#"{"recieve_after": 1}"#).is_err());
     }
 
     #[test]
