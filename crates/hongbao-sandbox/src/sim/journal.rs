@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Simulator;
 use super::orders::Order;
+use super::transfers::TransferBill;
 use crate::settings::Followers;
 
 /// A line of the journal: the sandbox's state survives restarts.
@@ -28,6 +29,10 @@ pub(super) enum Event {
     Clock { offset_seconds: i64 },
     /// Everything forgotten.
     Reset,
+    /// A transfer bill, created or changed.
+    Bill(Box<TransferBill>),
+    /// The operations account's balance after a top-up or a set.
+    OperationsBalance { fen: u64 },
 }
 
 impl Simulator {
@@ -83,6 +88,8 @@ impl Simulator {
                 self.clock_offset = time::Duration::seconds(offset_seconds)
             }
             Event::Reset => self.clear(),
+            Event::Bill(bill) => self.desk.apply_bill(*bill),
+            Event::OperationsBalance { fen } => self.desk.operations_balance = fen,
         }
     }
 }

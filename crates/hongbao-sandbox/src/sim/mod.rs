@@ -22,6 +22,7 @@ mod journal;
 mod official_account;
 mod orders;
 mod rules;
+pub(crate) mod transfers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -35,6 +36,9 @@ use time::{Date, OffsetDateTime};
 
 pub use faults::FaultKind;
 pub use orders::{Order, OrderState, Share};
+pub use transfers::{
+    BillState, CallbackDelivery, Decision, Settled, TransferBill, UserAction, V3Call,
+};
 
 use crate::identity::Secrets;
 use crate::settings::{Faults, Followers, Lifecycle, Rules};
@@ -61,6 +65,15 @@ pub enum Reply {
     Drop,
     /// A body that is not what the API returns.
     Garbage(Vec<u8>),
+    /// An APIv3 answer: status, `Wechatpay-*` headers, JSON body.
+    Json {
+        /// The HTTP status.
+        status: u16,
+        /// Headers to send.
+        headers: Vec<(&'static str, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
 }
 
 /// A reply and how long to hold it back.
@@ -119,6 +132,8 @@ pub struct Simulator {
     tokens: HashMap<String, OffsetDateTime>,
     counters: Counters,
     journal: Option<std::io::BufWriter<std::fs::File>>,
+    /// The transfer bills (APIv3).
+    desk: transfers::Desk,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -168,6 +183,7 @@ impl Simulator {
             tokens: HashMap::new(),
             counters: Counters::default(),
             journal: None,
+            desk: transfers::Desk::default(),
         }
     }
 
@@ -184,6 +200,21 @@ impl Simulator {
         self.clock_offset = time::Duration::ZERO;
         self.balance = self.initial_balance;
         self.next_listid = 1;
+        self.desk.clear();
+    }
+
+    /// Serves APIv3 transfers with `keys`, `settings`, and an operations
+    /// account holding `operations_balance` fen.
+    pub(crate) fn enable_v3(
+        &mut self,
+        keys: crate::v3keys::V3Keys,
+        settings: crate::settings::Transfers,
+        operations_balance: u64,
+    ) {
+        self.desk.keys = Some(keys);
+        self.desk.settings = settings;
+        self.desk.initial_operations_balance = operations_balance;
+        self.desk.operations_balance = operations_balance;
     }
 
     /// The simulated clock: real time plus the offset the admin set.
@@ -238,6 +269,14 @@ impl Simulator {
         let params = doc.to_params();
         if let Err(refusal) = self.authenticate(api, &params) {
             return self.failure(&echo, refusal);
+        }
+        if api == Api::SendGroupRedpack && !self.rules.legacy_fission {
+            // Fission has been offline since 2024-06-05. What WeChat answers
+            // now is not documented; this is the sandbox's guess.
+            return self.failure(
+                &echo,
+                refuse("NO_AUTH", "裂变红包已于2024年6月5日下线，该接口已停止服务"),
+            );
         }
         if let Err(refusal) = self.validate(api, &params) {
             return self.failure(&echo, refusal);

@@ -82,6 +82,14 @@ pub fn certificate_serial(cert_der: &[u8]) -> Result<String, KeyError> {
     Ok(serial_hex(cert.raw_serial()))
 }
 
+/// A certificate's RSA public key (PKCS#1 `RSAPublicKey` DER), for
+/// verifying what its owner signed.
+pub fn certificate_public_key(cert_der: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| KeyError::Certificate(e.to_string()))?;
+    rsa_public_key(cert.public_key())
+}
+
 fn serial_hex(raw: &[u8]) -> String {
     let mut raw = raw;
     while raw.len() > 1 && raw[0] == 0 {
