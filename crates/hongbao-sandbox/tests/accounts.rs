@@ -326,7 +326,12 @@ async fn the_data_directory_its_keys_merchant_toml_and_journal_are_owner_only() 
     assert!(files >= 14);
     // merchant.toml holds the v3 keys too.
     let toml = std::fs::read_to_string(dir.join(hongbao_sandbox::files::MERCHANT_TOML)).unwrap();
-    for key in ["apiv3_key", "wechatpay_public_key", "wechatpay_public_key_id", "v3_base"] {
+    for key in [
+        "apiv3_key",
+        "wechatpay_public_key",
+        "wechatpay_public_key_id",
+        "v3_base",
+    ] {
         assert!(toml.contains(&format!("{key} = ")), "{key}: {toml}");
     }
 }
