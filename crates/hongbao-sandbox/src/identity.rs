@@ -289,7 +289,7 @@ impl Identity {
              apiv3_key = \"{apiv3_key}\"\n\
              wechatpay_public_key = {pub_key}\n\
              wechatpay_public_key_id = \"{pub_key_id}\"\n\
-             # platform_certs = [{platform}]  (legacy; both may be given while switching)\n\
+             # platform_certs = [{platform}]  # legacy; both may be given while switching\n\
              v3_base = \"{v3_base}\"\n\
              transfer_scene_id = \"1000\"\n\
              transfer_remark = \"sandbox reward\"\n\

@@ -656,8 +656,13 @@ impl ApiV3Key {
         Ok(BASE64.encode(data))
     }
 
-    /// Whether this key equals `other` (a v2 API key given by mistake).
-    /// Constant time.
+    /// Whether this key is the merchant's v2 API key, given by mistake
+    /// (both are 32 characters). Constant time.
+    pub fn is_the_v2_key(&self, v2: &crate::ApiKey) -> bool {
+        self.same_as(v2.expose())
+    }
+
+    /// Whether this key equals `other`. Constant time.
     pub fn same_as(&self, other: &str) -> bool {
         use subtle::ConstantTimeEq;
         self.0
