@@ -84,7 +84,7 @@ impl V3Keys {
         let platform = CertificateDer::from_pem_slice(identity.platform_cert_pem.as_bytes())
             .map_err(|e| format!("{}: {e}", crate::files::PLATFORM_CERT))?;
         let apiv3_key =
-            ApiV3Key::parse(&identity.secrets.apiv3_key).map_err(|e| e.message.clone())?;
+            ApiV3Key::parse(&identity.secrets.apiv3_key).map_err(|e| e.message)?;
         Ok(V3Keys {
             merchant_serial: certificate_serial(merchant.as_ref()).map_err(|e| e.to_string())?,
             merchant_public_key: certificate_public_key(merchant.as_ref())

@@ -641,10 +641,13 @@ async fn bills_and_the_operations_account_survive_a_restart() {
     assert_eq!(env.sandbox.transfers().len(), 1);
 }
 
+/// Callbacks received: headers and body.
+type Received = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
 /// A merchant's callback endpoint that refuses the first `refuse` calls.
-async fn receiver(refuse: usize) -> (String, Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>) {
+async fn receiver(refuse: usize) -> (String, Received) {
     use axum::http::{HeaderMap, StatusCode};
-    let seen: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>> = Arc::default();
+    let seen: Received = Arc::default();
     let record = seen.clone();
     let app = axum::Router::new().route(
         "/notify",
