@@ -83,8 +83,7 @@ impl V3Keys {
             .map_err(|e| format!("{}: {e}", crate::files::CLIENT_CERT))?;
         let platform = CertificateDer::from_pem_slice(identity.platform_cert_pem.as_bytes())
             .map_err(|e| format!("{}: {e}", crate::files::PLATFORM_CERT))?;
-        let apiv3_key =
-            ApiV3Key::parse(&identity.secrets.apiv3_key).map_err(|e| e.message)?;
+        let apiv3_key = ApiV3Key::parse(&identity.secrets.apiv3_key).map_err(|e| e.message)?;
         Ok(V3Keys {
             merchant_serial: certificate_serial(merchant.as_ref()).map_err(|e| e.to_string())?,
             merchant_public_key: certificate_public_key(merchant.as_ref())

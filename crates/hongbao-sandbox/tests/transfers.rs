@@ -790,3 +790,32 @@ async fn the_confirm_page_shows_the_bill_and_its_button_confirms() {
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("confirm_probabilty"));
 }
+
+#[tokio::test]
+async fn an_acknowledged_callback_may_come_twice_with_the_same_id() {
+    let env = start(|c| {
+        no_auto_confirm(c);
+        c.transfers.callback_duplicate_probability = Probability::ALWAYS;
+    })
+    .await;
+    let (url, seen) = receiver(0).await;
+    let client = env.transfers(false);
+    let mut transfer = env.transfer("DU1", &openid(1), 100);
+    transfer.notify_url = Some(url);
+    let prepared = client.prepare(&transfer).unwrap();
+    client.create(&prepared).await;
+    client.cancel(prepared.out_bill_no()).await;
+    env.sandbox.with(|s| s.advance_clock(5));
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Once more would be a third: give it the time of a few ticks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "sent twice, not more");
+    let id = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["id"].clone();
+    assert_eq!(id(&seen[0].1), id(&seen[1].1));
+}
