@@ -988,6 +988,7 @@ mod tests {
             app_secret: None,
             oa_base: "https://api.weixin.qq.com".into(),
             miniprogram_appid: None,
+            v3: None,
         }
     }
 

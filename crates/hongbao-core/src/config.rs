@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use figment::value::magic::RelativePathBuf;
+use hongbao_wxpay::v3::{ApiV3Key, PublicKeyId, TransferSceneId};
 use hongbao_wxpay::{ApiKey, AppId, MchId, ServiceProvider};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
@@ -209,6 +210,19 @@ struct RawMerchant {
     app_secret_env: Option<Text>,
     oa_base: Option<Text>,
     miniprogram_appid: Option<Text>,
+    // APIv3 transfers (商家转账).
+    apiv3_key: Option<Text>,
+    apiv3_key_file: Option<RelativePathBuf>,
+    apiv3_key_env: Option<Text>,
+    wechatpay_public_key: Option<RelativePathBuf>,
+    wechatpay_public_key_id: Option<Text>,
+    platform_certs: Option<Vec<RelativePathBuf>>,
+    v3_base: Option<Text>,
+    notify_url: Option<Text>,
+    transfer_scene_id: Option<Text>,
+    transfer_remark: Option<Text>,
+    activity_name: Option<Text>,
+    reward_description: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +347,32 @@ pub struct MerchantConfig {
     pub oa_base: String,
     /// `miniprogram_appid`: the mini program for `type = "miniprogram"` red packets.
     pub miniprogram_appid: Option<AppId>,
+    /// The APIv3 transfer keys, when any is given.
+    pub v3: Option<V3Config>,
+}
+
+/// A merchant's APIv3 keys for transfers (商家转账). The API certificate
+/// (`cert` + `key` or `p12`) signs; these verify, decrypt and fill in bills.
+#[derive(Clone, Debug)]
+pub struct V3Config {
+    /// `apiv3_key` (or `_file`, `_env`): decrypts callbacks.
+    pub apiv3_key: ApiV3Key,
+    /// `wechatpay_public_key` + `wechatpay_public_key_id`: the 微信支付公钥.
+    pub wechatpay_public_key: Option<(PathBuf, PublicKeyId)>,
+    /// `platform_certs`: legacy verification (both may be given while switching).
+    pub platform_certs: Vec<PathBuf>,
+    /// `v3_base`, default WeChat's host.
+    pub v3_base: String,
+    /// `notify_url`: where WeChat posts outcomes.
+    pub notify_url: Option<String>,
+    /// `transfer_scene_id`, default `1000`.
+    pub transfer_scene_id: TransferSceneId,
+    /// `transfer_remark`: the default remark.
+    pub transfer_remark: Option<String>,
+    /// `activity_name`: scene 1000's 活动名称.
+    pub activity_name: Option<String>,
+    /// `reward_description`: scene 1000's 奖励说明.
+    pub reward_description: Option<String>,
 }
 
 impl MerchantConfig {
@@ -1171,6 +1211,22 @@ fn resolve_merchant(
             .ok()
     });
 
+    let raw_v3 = RawV3 {
+        apiv3_key: raw.apiv3_key,
+        apiv3_key_file: raw.apiv3_key_file,
+        apiv3_key_env: raw.apiv3_key_env,
+        wechatpay_public_key: raw.wechatpay_public_key,
+        wechatpay_public_key_id: raw.wechatpay_public_key_id,
+        platform_certs: raw.platform_certs,
+        v3_base: raw.v3_base,
+        notify_url: raw.notify_url,
+        transfer_scene_id: raw.transfer_scene_id,
+        transfer_remark: raw.transfer_remark,
+        activity_name: raw.activity_name,
+        reward_description: raw.reward_description,
+    };
+    let v3 = resolve_v3(&key, raw_v3, problems);
+
     if problems.list.len() > before {
         return None;
     }
@@ -1189,6 +1245,188 @@ fn resolve_merchant(
         app_secret,
         oa_base,
         miniprogram_appid,
+        v3,
+    })
+}
+
+/// The APIv3 keys of a merchant, as given.
+#[derive(Default)]
+struct RawV3 {
+    apiv3_key: Option<Text>,
+    apiv3_key_file: Option<RelativePathBuf>,
+    apiv3_key_env: Option<Text>,
+    wechatpay_public_key: Option<RelativePathBuf>,
+    wechatpay_public_key_id: Option<Text>,
+    platform_certs: Option<Vec<RelativePathBuf>>,
+    v3_base: Option<Text>,
+    notify_url: Option<Text>,
+    transfer_scene_id: Option<Text>,
+    transfer_remark: Option<Text>,
+    activity_name: Option<Text>,
+    reward_description: Option<Text>,
+}
+
+impl RawV3 {
+    fn is_empty(&self) -> bool {
+        self.apiv3_key.is_none()
+            && self.apiv3_key_file.is_none()
+            && self.apiv3_key_env.is_none()
+            && self.wechatpay_public_key.is_none()
+            && self.wechatpay_public_key_id.is_none()
+            && self.platform_certs.is_none()
+            && self.v3_base.is_none()
+            && self.notify_url.is_none()
+            && self.transfer_scene_id.is_none()
+            && self.transfer_remark.is_none()
+            && self.activity_name.is_none()
+            && self.reward_description.is_none()
+    }
+}
+
+/// A text of at most `max` characters, without control characters or padding.
+fn v3_text(problems: &mut Problems, key: &str, value: Option<Text>, max: usize) -> Option<String> {
+    let Text(v) = value?;
+    let n = v.chars().count();
+    if v.is_empty() || n > max {
+        problems.add(key, format!("must be 1 to {max} characters, not {n}"));
+        return None;
+    }
+    if v.chars().any(char::is_control) || v.trim() != v {
+        problems.add(
+            key,
+            "must not contain control characters or leading or trailing spaces",
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn resolve_v3(
+    key: &dyn Fn(&str) -> String,
+    raw: RawV3,
+    problems: &mut Problems,
+) -> Option<V3Config> {
+    if raw.is_empty() {
+        return None;
+    }
+    let before = problems.list.len();
+    let apiv3_key = match secret(
+        problems,
+        &key("apiv3_key"),
+        raw.apiv3_key,
+        raw.apiv3_key_file.as_ref(),
+        raw.apiv3_key_env,
+    ) {
+        Some(v) => ApiV3Key::parse(&v)
+            .map_err(|e| {
+                problems.add(
+                    key("apiv3_key"),
+                    format!(
+                        "{} (given through apiv3_key, apiv3_key_file or apiv3_key_env)",
+                        e.message
+                    ),
+                )
+            })
+            .ok(),
+        None if problems.list.len() > before => None,
+        None => {
+            problems.add(
+                key("apiv3_key"),
+                "is required for transfers: set apiv3_key, apiv3_key_file or apiv3_key_env to the 32-character APIv3 key (APIv3密钥)",
+            );
+            None
+        }
+    };
+    let public_key_id = raw.wechatpay_public_key_id.and_then(|Text(v)| {
+        PublicKeyId::parse(v.trim())
+            .map_err(|e| problems.add(key("wechatpay_public_key_id"), e.message))
+            .ok()
+    });
+    let wechatpay_public_key = match (raw.wechatpay_public_key.as_ref(), public_key_id) {
+        (Some(path), Some(id)) => Some((relative(path), id)),
+        (Some(_), None) => {
+            if !problems
+                .list
+                .iter()
+                .any(|p| p.key == key("wechatpay_public_key_id"))
+            {
+                problems.add(
+                    key("wechatpay_public_key_id"),
+                    "is required with wechatpay_public_key: the PUB_KEY_ID_… shown next to the 微信支付公钥",
+                );
+            }
+            None
+        }
+        (None, Some(_)) => {
+            problems.add(
+                key("wechatpay_public_key"),
+                "is required with wechatpay_public_key_id: the path of the 微信支付公钥 (pub_key.pem)",
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    let platform_certs: Vec<PathBuf> = raw
+        .platform_certs
+        .unwrap_or_default()
+        .iter()
+        .map(relative)
+        .collect();
+    if wechatpay_public_key.is_none()
+        && platform_certs.is_empty()
+        && !problems
+            .list
+            .iter()
+            .any(|p| p.key.starts_with(&key("wechatpay_public_key")))
+    {
+        problems.add(
+            key("wechatpay_public_key"),
+            "is required for transfers: give wechatpay_public_key and wechatpay_public_key_id (the 微信支付公钥), or platform_certs",
+        );
+    }
+    let v3_base = raw.v3_base.map_or_else(
+        || hongbao_wxpay::DEFAULT_API_BASE.to_owned(),
+        |Text(v)| v.trim_end_matches('/').to_owned(),
+    );
+    if !(v3_base.starts_with("https://") || v3_base.starts_with("http://")) {
+        problems.add(
+            key("v3_base"),
+            format!("{v3_base:?} must start with https://"),
+        );
+    }
+    let notify_url = raw.notify_url.and_then(|Text(v)| {
+        hongbao_wxpay::v3::bill::check_notify_url(&v)
+            .map_err(|e| problems.add(key("notify_url"), e.message))
+            .ok()
+            .map(|()| v)
+    });
+    let transfer_scene_id = match raw.transfer_scene_id {
+        None => Some(TransferSceneId::cash_marketing()),
+        Some(Text(v)) => TransferSceneId::parse(v.trim())
+            .map_err(|e| problems.add(key("transfer_scene_id"), e.message))
+            .ok(),
+    };
+    let transfer_remark = v3_text(problems, &key("transfer_remark"), raw.transfer_remark, 32);
+    let activity_name = v3_text(problems, &key("activity_name"), raw.activity_name, 32);
+    let reward_description = v3_text(
+        problems,
+        &key("reward_description"),
+        raw.reward_description,
+        32,
+    );
+    if problems.list.len() > before {
+        return None;
+    }
+    Some(V3Config {
+        apiv3_key: apiv3_key?,
+        wechatpay_public_key,
+        platform_certs,
+        v3_base,
+        notify_url,
+        transfer_scene_id: transfer_scene_id?,
+        transfer_remark,
+        activity_name,
+        reward_description,
     })
 }
 
@@ -1211,6 +1449,92 @@ mod tests {
     }
 
     const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+    const V2_MERCHANT: &str = r#"
+[merchants.main]
+mch_id = "1900000109"
+appid = "wx8888888888888888"
+api_key = "192006250b4c09247ec02edce69f6a2d"
+cert = "apiclient_cert.pem"
+key = "apiclient_key.pem"
+"#;
+
+    #[test]
+    fn the_v3_keys_are_optional_and_read_with_paths_relative_to_the_file() {
+        let dir = temp_dir("v3-keys");
+        write(&dir, "apiv3_key", "0123456789abcdefghijklmnopqrstuv\n");
+        let text = format!(
+            "{V2_MERCHANT}apiv3_key_file = \"apiv3_key\"\n\
+             wechatpay_public_key = \"certs/pub_key.pem\"\n\
+             wechatpay_public_key_id = \"PUB_KEY_ID_0114232134912410000000000000\"\n\
+             platform_certs = [\"certs/wechatpay_platform.pem\"]\n\
+             v3_base = \"https://api.mch.weixin.qq.com/\"\n\
+             notify_url = \"https://pay.example.com/v1/notify/transfers/main\"\n\
+             transfer_remark = \"活动奖励\"\n\
+             activity_name = \"新年抽奖\"\n\
+             reward_description = \"抽奖现金奖励\"\n"
+        );
+        let file = write(&dir, "hongbao.toml", &text);
+        let config = Config::load_with_env(&file, []).unwrap();
+        let v3 = config.merchants["main"].v3.clone().unwrap();
+        let (path, id) = v3.wechatpay_public_key.unwrap();
+        assert_eq!(path, dir.join("certs/pub_key.pem"));
+        assert_eq!(id.as_str(), "PUB_KEY_ID_0114232134912410000000000000");
+        assert_eq!(
+            v3.platform_certs,
+            vec![dir.join("certs/wechatpay_platform.pem")]
+        );
+        assert_eq!(v3.v3_base, "https://api.mch.weixin.qq.com");
+        assert_eq!(v3.transfer_scene_id.as_str(), "1000");
+        assert_eq!(v3.activity_name.as_deref(), Some("新年抽奖"));
+        assert!(!format!("{:?}", v3.apiv3_key).contains("0123456789"));
+        // Without any v3 key, a merchant is a red packet merchant only.
+        let plain = write(&dir, "plain.toml", V2_MERCHANT);
+        assert!(
+            Config::load_with_env(&plain, []).unwrap().merchants["main"]
+                .v3
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn v3_problems_name_their_field_and_never_repeat_the_secret() {
+        let dir = temp_dir("v3-problems");
+        let text = format!(
+            "{V2_MERCHANT}apiv3_key = \"tooshortsecretvalue\"\n\
+             wechatpay_public_key = \"pub_key.pem\"\n\
+             wechatpay_public_key_id = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\n\
+             notify_url = \"https://pay.example.com/notify?merchant=main\"\n\
+             transfer_scene_id = \"cash\"\n\
+             activity_name = \"{}\"\n",
+            "活".repeat(33)
+        );
+        let file = write(&dir, "hongbao.toml", &text);
+        let err = Config::load_with_env(&file, []).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "merchants.main.apiv3_key",
+            "merchants.main.wechatpay_public_key_id",
+            "merchants.main.notify_url",
+            "merchants.main.transfer_scene_id",
+            "merchants.main.activity_name",
+        ] {
+            assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+        }
+        assert!(!err.to_string().contains("tooshortsecretvalue"), "{err}");
+        // A verification key is needed.
+        let only_key = write(
+            &dir,
+            "only_key.toml",
+            &format!("{V2_MERCHANT}apiv3_key = \"0123456789abcdefghijklmnopqrstuv\"\n"),
+        );
+        let err = Config::load_with_env(&only_key, []).unwrap_err();
+        assert_eq!(
+            err.problems[0].key, "merchants.main.wechatpay_public_key",
+            "{err}"
+        );
+        assert!(err.to_string().contains("platform_certs"));
+    }
 
     #[test]
     fn the_documented_file_loads_with_paths_relative_to_it() {

@@ -381,6 +381,26 @@ pub fn after_send(
             },
             MerchantEffect::SlowDown,
         ),
+        // WeChat retired fission packets on 2024-06-05: a refusal of one
+        // says nothing about the merchant's other payouts.
+        SendOutcome::PauseMerchant(PauseReason::Configuration, code)
+            if claimed.kind == Kind::Group =>
+        {
+            (
+                Transition::Failed {
+                    err_code: code.as_str().to_owned(),
+                    message: format!(
+                        "WeChat refused the fission (group) red packet ({code}: {}): sendgroupredpack has been offline since 2024-06-05; send a normal red packet instead",
+                        code.message()
+                    ),
+                    zh_message: format!(
+                        "微信拒绝了裂变红包（{code}：{}）：裂变红包已于 2024-06-05 下线，请改发普通红包",
+                        code.zh_message()
+                    ),
+                },
+                MerchantEffect::None,
+            )
+        }
         SendOutcome::PauseMerchant(reason, code) => {
             let merchant_level = matches!(
                 reason,
@@ -599,6 +619,39 @@ mod tests {
                 merchant_refused: false,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_refused_fission_packet_fails_alone_and_never_pauses_the_merchant() {
+        let mut group = claimed(Status::Pending, false, false);
+        group.kind = Kind::Group;
+        let (t, effect) = after_send(
+            &group,
+            &SendOutcome::PauseMerchant(PauseReason::Configuration, ErrCode::NoAuth),
+            0,
+        );
+        assert_eq!(effect, MerchantEffect::None);
+        match t {
+            Transition::Failed {
+                err_code,
+                message,
+                zh_message,
+            } => {
+                assert_eq!(err_code, "NO_AUTH");
+                assert!(message.contains("2024-06-05") && zh_message.contains("下线"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A normal packet's NO_AUTH still pauses: it is the merchant's.
+        let (_, effect) = after_send(
+            &claimed(Status::Pending, false, false),
+            &SendOutcome::PauseMerchant(PauseReason::Configuration, ErrCode::NoAuth),
+            0,
+        );
+        assert!(matches!(
+            effect,
+            MerchantEffect::Pause(PauseReason::Configuration, _)
         ));
     }
 

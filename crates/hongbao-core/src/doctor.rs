@@ -1,5 +1,6 @@
 //! `hongbao doctor`: checks a merchant's key, certificate and reachability
-//! without moving money, and names the fix for each problem.
+//! without moving money, and names the fix for each problem; with APIv3
+//! keys, also the APIv3 key, WeChat's keys, the serial and a signed query.
 
 use std::time::Duration;
 
@@ -10,7 +11,13 @@ use hongbao_wxpay::{
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::config::MerchantConfig;
+use hongbao_wxpay::TransportConfig;
+use hongbao_wxpay::v3::{
+    HttpV3Transport, MerchantSigner, OutBillNo, TransferClient, TransferOutcome, V3Code,
+    WechatPayKeys,
+};
+
+use crate::config::{MerchantConfig, V3Config};
 use crate::merchant;
 
 /// How a check came out.
@@ -255,7 +262,288 @@ pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
     if let Some(secret) = &merchant.app_secret {
         checks.push(check_app_secret(merchant, secret.clone()).await);
     }
+    if let Some(v3) = &merchant.v3 {
+        checks.extend(check_v3(merchant, v3, identity.as_ref()).await);
+    }
     checks
+}
+
+/// An `out_bill_no` no real bill can have: the `DOCTOR` prefix and the rest random.
+fn probe_out_bill_no() -> OutBillNo {
+    let nonce = hongbao_wxpay::nonce_str();
+    OutBillNo::parse(&format!("DOCTOR{}", &nonce[..26])).expect("32 ASCII alphanumerics")
+}
+
+/// The APIv3 keys: the APIv3 key, WeChat's keys, the certificate's serial,
+/// and a signed query of a bill that cannot exist.
+pub async fn check_v3(
+    merchant: &MerchantConfig,
+    v3: &V3Config,
+    identity: Option<&hongbao_wxpay::ClientIdentity>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if v3.apiv3_key.is_the_v2_key(&merchant.api_key) {
+        checks.push(Check::new(
+            "APIv3 key",
+            Status::Fail,
+            "apiv3_key is the v2 API key (api_key): both are 32 characters, but the APIv3 key (APIv3密钥) is set separately on \
+             商户平台 → 账户中心 → API安全 → 设置APIv3密钥; callbacks cannot be decrypted with the v2 key",
+        ));
+    } else {
+        checks.push(Check::new(
+            "APIv3 key",
+            Status::Pass,
+            "32 characters, and not the v2 API key",
+        ));
+    }
+
+    let mut keys = WechatPayKeys::new();
+    let mut keys_ok = true;
+    if let Some((path, id)) = &v3.wechatpay_public_key {
+        let loaded = std::fs::read(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|pem| {
+                keys.clone()
+                    .with_public_key(id, &pem)
+                    .map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(with) => {
+                keys = with;
+                checks.push(Check::new(
+                    "微信支付公钥",
+                    Status::Pass,
+                    format!("{id} ({}) is an RSA public key", path.display()),
+                ));
+            }
+            Err(e) => {
+                keys_ok = false;
+                checks.push(Check::new(
+                    "微信支付公钥",
+                    Status::Fail,
+                    format!("wechatpay_public_key: {e}"),
+                ));
+            }
+        }
+    }
+    for path in &v3.platform_certs {
+        let loaded = std::fs::read(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|pem| {
+                keys.clone()
+                    .with_platform_certificate(&pem)
+                    .map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(with) => {
+                keys = with;
+                let (serial, source) = keys.serials().last().expect("just added");
+                let (status, note) = match source {
+                    hongbao_wxpay::v3::KeySource::PlatformCertificate { not_after }
+                        if *not_after < OffsetDateTime::now_utc() =>
+                    {
+                        (
+                            Status::Warn,
+                            format!(
+                                "expired on {}: WeChat no longer signs with it; switch to the 微信支付公钥",
+                                not_after.date()
+                            ),
+                        )
+                    }
+                    hongbao_wxpay::v3::KeySource::PlatformCertificate { not_after } => {
+                        (Status::Pass, format!("valid until {}", not_after.date()))
+                    }
+                    hongbao_wxpay::v3::KeySource::PublicKey => (Status::Pass, String::new()),
+                };
+                checks.push(Check::new(
+                    "platform certificate",
+                    status,
+                    format!("{} (serial {serial}): {note}", path.display()),
+                ));
+            }
+            Err(e) => {
+                keys_ok = false;
+                checks.push(Check::new(
+                    "platform certificate",
+                    Status::Fail,
+                    format!("platform_certs {}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+
+    const REMOTE: &str = "transfer query with WeChat";
+    let Some(identity) = identity else {
+        checks.push(Check::new(
+            REMOTE,
+            Status::Skipped,
+            "needs a usable certificate",
+        ));
+        return checks;
+    };
+    let signer = match MerchantSigner::from_identity(merchant.mch_id.clone(), identity) {
+        Ok(signer) => {
+            checks.push(Check::new(
+                "certificate serial",
+                Status::Pass,
+                format!("requests name serial_no {}", signer.serial()),
+            ));
+            signer
+        }
+        Err(e) => {
+            checks.push(Check::new(
+                "certificate serial",
+                Status::Fail,
+                e.to_string(),
+            ));
+            checks.push(Check::new(
+                REMOTE,
+                Status::Skipped,
+                "needs an RSA API certificate",
+            ));
+            return checks;
+        }
+    };
+    if !keys_ok || keys.is_empty() {
+        checks.push(Check::new(
+            REMOTE,
+            Status::Skipped,
+            "needs WeChat's key to verify the answer",
+        ));
+        return checks;
+    }
+    let mut transport = TransportConfig::new(v3.v3_base.clone());
+    transport.connect_timeout = Duration::from_secs(5);
+    transport.request_timeout = Duration::from_secs(15);
+    transport.extra_roots = match merchant::extra_roots(merchant) {
+        Ok(roots) => roots,
+        Err(e) => {
+            checks.push(Check::new(REMOTE, Status::Fail, e.to_string()));
+            return checks;
+        }
+    };
+    let http = match HttpV3Transport::new(&transport) {
+        Ok(http) => http,
+        Err(e) => {
+            checks.push(Check::new(REMOTE, Status::Fail, e.to_string()));
+            return checks;
+        }
+    };
+    let serial = signer.serial().to_owned();
+    let client = TransferClient::new(signer, keys, std::sync::Arc::new(http));
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(20), client.query(&probe_out_bill_no())).await;
+    checks.push(match outcome {
+        Err(_) => Check::new(
+            REMOTE,
+            Status::Fail,
+            format!("{} did not answer within 20 s", v3.v3_base),
+        ),
+        Ok(outcome) => v3_remote_check(&outcome, &serial, &v3.v3_base),
+    });
+    checks
+}
+
+fn v3_remote_check(outcome: &TransferOutcome, serial: &str, base: &str) -> Check {
+    const NAME: &str = "transfer query with WeChat";
+    match outcome {
+        TransferOutcome::NotFound(_) => Check::new(
+            NAME,
+            Status::Pass,
+            "a signed query of a made-up out_bill_no answered NOT_FOUND, and the answer verified: WeChat accepts the key, serial and signature",
+        ),
+        TransferOutcome::PauseMerchant(_, e) if e.code == V3Code::SignError => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "WeChat answered SIGN_ERROR ({}): it refused the request signature. The requests are signed with `key` and name serial_no {serial} of `cert`; \
+                 likely mix-ups: a wrong serial (a renewed or another merchant's API certificate: use the one on 商户平台 → 账户中心 → API安全 → API证书), \
+                 or a wrong mch_id. The APIv3 key (checked above; often the v2 key by mistake) and the 微信支付公钥 (often the platform certificate by mistake) \
+                 do not enter the request signature, but fix them too if flagged",
+                e.message
+            ),
+        ),
+        TransferOutcome::PauseMerchant(_, e) if e.code == V3Code::NoAuth => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "WeChat answered NO_AUTH ({}): the merchant is not enabled for 商家转账 (升级版); apply on the merchant platform",
+                e.message
+            ),
+        ),
+        TransferOutcome::PauseMerchant(_, e) if e.is_ip_refused() => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "WeChat answered {} ({}): add this machine's IP (IPv6 too) to the merchant platform's allow-list",
+                e.code, e.message
+            ),
+        ),
+        TransferOutcome::Ambiguous { detail, .. } if detail.contains("neither the configured") => {
+            let named = detail
+                .split_whitespace()
+                .nth(3)
+                .unwrap_or_default()
+                .trim_end_matches(',');
+            let fix = if named.starts_with("PUB_KEY_ID_") {
+                format!(
+                    "WeChat signs with its 微信支付公钥 {named}: give that public key as wechatpay_public_key with wechatpay_public_key_id = \"{named}\" (the platform certificate may have been given instead of the public key)"
+                )
+            } else {
+                format!(
+                    "WeChat signs with the platform certificate {named}: add it to platform_certs, or give the 微信支付公钥 if the merchant has switched"
+                )
+            };
+            Check::new(
+                NAME,
+                Status::Fail,
+                format!("WeChat's answer could not be verified: {fix}"),
+            )
+        }
+        TransferOutcome::Ambiguous { detail, .. } if detail.contains("does not verify") => {
+            Check::new(
+                NAME,
+                Status::Fail,
+                format!(
+                    "WeChat's answer does not verify ({detail}): the wechatpay_public_key file is not the key of wechatpay_public_key_id (or a platform certificate is not WeChat's)"
+                ),
+            )
+        }
+        TransferOutcome::Ambiguous { detail, .. } if detail.contains("5 minutes") => Check::new(
+            NAME,
+            Status::Fail,
+            format!("{detail}: set this machine's clock (NTP)"),
+        ),
+        TransferOutcome::RetrySameBill(detail) => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "cannot reach {base}: {detail}. Check v3_base, DNS and firewall, and root_ca for a sandbox or test server"
+            ),
+        ),
+        TransferOutcome::RateLimited(_) => Check::new(
+            NAME,
+            Status::Warn,
+            "WeChat answered FREQUENCY_LIMITED; run the doctor again in a minute",
+        ),
+        other => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "unexpected answer: {}. Is v3_base a WeChat Pay endpoint?",
+                describe(other)
+            ),
+        ),
+    }
+}
+
+fn describe(outcome: &TransferOutcome) -> String {
+    match outcome {
+        TransferOutcome::Ambiguous { detail, .. } => detail.clone(),
+        other => other
+            .error()
+            .map_or_else(|| format!("{other:?}"), |e| e.to_string()),
+    }
 }
 
 fn remote_check(outcome: QueryOutcome) -> Check {

@@ -1,4 +1,5 @@
-//! A faithful simulated WeChat Pay for cash red packets.
+//! A faithful simulated WeChat Pay for cash red packets and APIv3 transfer
+//! bills (商家转账).
 //!
 //! WeChat offers no usable sandbox for red packets; this is hongbao's
 //! default target and the ground of its tests. It serves WeChat's paths
@@ -7,17 +8,32 @@
 //! with WeChat's err_codes and texts, keeps orders idempotent per
 //! mch_billno, plays the packets' lifecycle (sent, opened or refunded),
 //! injects faults reproducibly, and serves the official account's
-//! `token` and `user/info` for the follow check. An admin API on loopback
-//! shows the ledger of committed payments and moves the clock.
+//! `token` and `user/info` for the follow check. WeChat has no APIv3
+//! sandbox at all: this one serves the transfer APIs on the same port
+//! (request signatures, signed answers, the bills' state machine, encrypted
+//! callbacks) and plays the user who confirms. An admin API on loopback
+//! shows the ledger of committed payments, moves the clock, confirms bills
+//! and serves a confirm page.
+//!
+//! # Layout
+//!
+//! - `identity`: certificates, keys and secrets on disk.
+//! - `settings`: rules, lifecycles, faults.
+//! - `sim`: the simulated WeChat (see its own layout).
+//! - `v3keys`: WeChat's side of APIv3 signatures and encryption.
+//! - `server`: the HTTPS listener; `callbacks`: delivery of transfer callbacks.
+//! - `admin`: the admin API and the confirm page.
 //!
 //! It owns the simulated side only: it must never call out to the real
 //! WeChat, and it uses `hongbao-wxpay` only for signing and XML.
 
 mod admin;
+mod callbacks;
 mod identity;
 mod server;
 mod settings;
 mod sim;
+mod v3keys;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,10 +43,13 @@ use hongbao_wxpay::Fen;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use admin::LedgerEntry;
+pub use admin::{LedgerEntry, TransferEntry};
 pub use identity::{Identity, IdentityError, Secrets, files};
-pub use settings::{Faults, Followers, Lifecycle, Probability, Rules};
-pub use sim::{ClientCert, Counters, Order, OrderState, Share, Simulator};
+pub use settings::{Faults, Followers, Lifecycle, Probability, Rules, Transfers, V3Signer};
+pub use sim::{
+    BillState, CallbackDelivery, ClientCert, Counters, Decision, FaultKind, Order, OrderState,
+    Settled, Share, Simulator, TransferBill, UserAction, V3Call,
+};
 
 /// How to run a sandbox.
 #[derive(Clone, Debug)]
@@ -41,8 +60,12 @@ pub struct SandboxConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Where the identity and journal live.
     pub data_dir: PathBuf,
-    /// The merchant's starting balance.
+    /// The merchant's starting balance (the basic account: red packets).
     pub balance: Fen,
+    /// The operations account's starting balance (运营账户: transfers).
+    pub operations_balance: Fen,
+    /// The transfer bills' rules and lifecycle, and the simulated user.
+    pub transfers: Transfers,
     /// WeChat's limits.
     pub rules: Rules,
     /// The packets' lifecycle.
@@ -65,6 +88,8 @@ impl SandboxConfig {
             admin_listen: None,
             data_dir: data_dir.into(),
             balance: Fen::new(100_000_000),
+            operations_balance: Fen::new(100_000_000),
+            transfers: Transfers::default(),
             rules: Rules::default(),
             lifecycle: Lifecycle::default(),
             faults: Faults::default(),
@@ -131,6 +156,9 @@ impl Sandbox {
             config.followers,
             config.seed,
         );
+        let keys = v3keys::V3Keys::from_identity(&identity)
+            .map_err(|e| SandboxError::Invalid(format!("APIv3 keys: {e}")))?;
+        sim.enable_v3(keys, config.transfers, config.operations_balance.get());
         let journal = identity.path(files::JOURNAL);
         sim.attach_journal(&journal).map_err(|source| {
             SandboxError::Identity(IdentityError::Io {
@@ -152,6 +180,9 @@ impl Sandbox {
         })?;
         let (shutdown, stop) = watch::channel(false);
         tokio::spawn(server::serve(api, Arc::new(tls), sim.clone(), stop.clone()));
+        let deliverer = callbacks::client(&identity.ca_pem)
+            .map_err(|e| SandboxError::Invalid(format!("callback client: {e}")))?;
+        tokio::spawn(callbacks::deliver(sim.clone(), deliverer, stop.clone()));
 
         let admin_addr = match config.admin_listen {
             None => None,
@@ -182,7 +213,7 @@ impl Sandbox {
         };
         let toml = sandbox.merchant_toml("sandbox");
         let path = sandbox.identity.path(files::MERCHANT_TOML);
-        std::fs::write(&path, toml).map_err(|source| IdentityError::Io { path, source })?;
+        identity::write_owner_only(&path, toml.as_bytes())?;
         Ok(sandbox)
     }
 
@@ -214,6 +245,16 @@ impl Sandbox {
     /// Runs `f` on the simulator (for tests and the embedding server).
     pub fn with<R>(&self, f: impl FnOnce(&mut Simulator) -> R) -> R {
         f(&mut self.sim.lock().expect("sandbox lock"))
+    }
+
+    /// Every transfer bill, as the admin API lists it.
+    pub fn transfers(&self) -> Vec<admin::TransferEntry> {
+        self.with(|sim| {
+            sim.transfer_ledger()
+                .iter()
+                .map(|(b, s)| admin::TransferEntry::new(b, s))
+                .collect()
+        })
     }
 
     /// The ledger of every order, as the admin API lists it.

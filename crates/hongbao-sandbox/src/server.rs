@@ -4,6 +4,7 @@
 //! connection itself (a dropped answer, added latency).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::sim::{ClientCert, Reply, Simulator};
+use crate::sim::{ClientCert, Reply, Simulator, V3Call};
 
 /// Accepts any client certificate during the handshake (still checking
 /// that the client holds its key), so that trust can be judged afterwards
@@ -174,13 +175,95 @@ fn query_map(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
+/// The longest APIv3 body read.
+const MAX_V3_BODY: usize = 64 * 1024;
+
+fn answer(reply: Reply) -> Result<Response<Body>, DropConnection> {
+    match reply {
+        Reply::Body(xml) => Ok(respond(StatusCode::OK, "text/xml; charset=utf-8", xml)),
+        Reply::Garbage(bytes) => Ok(respond(StatusCode::OK, "text/xml; charset=utf-8", bytes)),
+        Reply::Drop => Err(DropConnection),
+        Reply::Json {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+                .header(
+                    hyper::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                );
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            Ok(response
+                .body(Full::new(body.into()))
+                .expect("header values are ASCII"))
+        }
+    }
+}
+
+/// APIv3: no client certificate (the signature authenticates).
+async fn handle_v3(
+    sim: Arc<Mutex<Simulator>>,
+    peer: IpAddr,
+    request: Request<Incoming>,
+    arrival: Instant,
+) -> Result<Response<Body>, DropConnection> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header("authorization");
+    let wechatpay_serial = header("wechatpay-serial");
+    let body = match Limited::new(request.into_body(), MAX_V3_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(_) => {
+            return Ok(respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "application/json",
+                r#"{"code":"PARAM_ERROR","message":"请求体过大"}"#,
+            ));
+        }
+    };
+    let call = V3Call {
+        method: &method,
+        path: &path,
+        authorization: authorization.as_deref(),
+        wechatpay_serial: wechatpay_serial.as_deref(),
+        body: &body,
+        peer,
+    };
+    let reply = sim.lock().expect("sandbox lock").v3(&call, arrival);
+    if reply.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(reply.delay_ms)).await;
+    }
+    answer(reply.reply)
+}
+
 async fn handle(
     sim: Arc<Mutex<Simulator>>,
     cert: ClientCert,
+    peer: IpAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
     let arrival = Instant::now();
     let path = request.uri().path().to_owned();
+    if path.starts_with("/v3/") {
+        return handle_v3(sim, peer, request, arrival).await;
+    }
     let query = request.uri().query().map(str::to_owned);
     if request.method() == Method::GET && path.starts_with("/cgi-bin/") {
         let query = query_map(query.as_deref());
@@ -226,11 +309,7 @@ async fn handle(
     if answer.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(answer.delay_ms)).await;
     }
-    match answer.reply {
-        Reply::Body(xml) => Ok(respond(StatusCode::OK, "text/xml; charset=utf-8", xml)),
-        Reply::Garbage(bytes) => Ok(respond(StatusCode::OK, "text/xml; charset=utf-8", bytes)),
-        Reply::Drop => Err(DropConnection),
-    }
+    self::answer(answer.reply)
 }
 
 /// Serves HTTPS on `listener` until `shutdown` changes.
@@ -246,7 +325,7 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
         };
-        let Ok((tcp, _)) = accepted else {
+        let Ok((tcp, peer)) = accepted else {
             // Out of file descriptors or similar: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -260,7 +339,7 @@ pub(crate) async fn serve(
             let Ok(Ok(stream)) = handshake else { return };
             let cert = tls.judge(stream.get_ref().1.peer_certificates());
             let service = hyper::service::service_fn(move |request| {
-                handle(sim.clone(), cert.clone(), request)
+                handle(sim.clone(), cert.clone(), peer.ip(), request)
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)

@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for Probability {
 
 /// WeChat's business limits, as the sandbox enforces them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rules {
     /// Calls per minute per merchant before `FREQ_LIMIT` (0: unlimited).
     pub rate_per_minute: u32,
@@ -138,6 +138,10 @@ pub struct Rules {
     pub notenough_fails_order: bool,
     /// How long an official account access token lives (`expires_in`; WeChat: 7200 s).
     pub token_ttl_seconds: u32,
+    /// Whether `sendgroupredpack` still pays, for legacy tests. WeChat
+    /// retired fission on 2024-06-05; by default the sandbox answers a group
+    /// packet as production does now (`NO_AUTH`).
+    pub legacy_fission: bool,
 }
 
 impl Default for Rules {
@@ -151,13 +155,14 @@ impl Default for Rules {
             scene_max: hongbao_wxpay::request::amount::SCENE_MAX,
             notenough_fails_order: false,
             token_ttl_seconds: 7200,
+            legacy_fission: false,
         }
     }
 }
 
 /// What happens to a red packet after it is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Lifecycle {
     /// The chance that the user opens it (`RECEIVED`); otherwise it is refunded.
     pub receive_probability: Probability,
@@ -206,10 +211,107 @@ mod seconds {
     }
 }
 
+/// Which of WeChat's keys signs APIv3 answers and callbacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum V3Signer {
+    /// The 微信支付公钥 (`Wechatpay-Serial: PUB_KEY_ID_…`), as for merchants on-boarded today.
+    #[default]
+    PublicKey,
+    /// The platform certificate (`Wechatpay-Serial` = its serial), as before the switch.
+    PlatformCertificate,
+}
+
+impl FromStr for V3Signer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "public-key" | "public_key" => Ok(V3Signer::PublicKey),
+            "platform-certificate" | "platform_certificate" => Ok(V3Signer::PlatformCertificate),
+            other => Err(format!("{other:?}: use public-key or platform-certificate")),
+        }
+    }
+}
+
+/// The transfer bills' rules and lifecycle (APIv3 商家转账), and how the
+/// simulated user behaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Transfers {
+    /// The chance that the user confirms a bill by themself; otherwise it
+    /// waits for an admin call, the confirm page, a cancel or its expiry.
+    pub confirm_probability: Probability,
+    /// How long after creation the user confirms.
+    #[serde(with = "seconds")]
+    pub confirm_after: Duration,
+    /// How long a confirmed bill stays `TRANSFERING`.
+    #[serde(with = "seconds")]
+    pub transferring_for: Duration,
+    /// How long a bill waits for the user before `FAIL` / `OVERDUE_CLOSE` (WeChat: 24 h).
+    #[serde(with = "seconds")]
+    pub expire_after: Duration,
+    /// How long a cancelled bill stays `CANCELING`.
+    #[serde(with = "seconds")]
+    pub canceling_for: Duration,
+    /// Creates per second per merchant before `FREQUENCY_LIMITED` (WeChat: 100; 0: unlimited).
+    pub create_per_second: u32,
+    /// Queries per second per merchant before `FREQUENCY_LIMITED` (WeChat: 100; 0: unlimited).
+    pub query_per_second: u32,
+    /// How far back queries find bills, in days (WeChat: 30).
+    pub query_window_days: u32,
+    /// The largest bill the merchant platform allows ("超过单笔转账上下限").
+    pub max_amount: Fen,
+    /// Which key signs answers and callbacks.
+    pub signer: V3Signer,
+    /// The first retry interval of a refused callback (WeChat: 15 s; later
+    /// retries wait 20 and 120 times as long, as WeChat's 300 s and 1800 s).
+    #[serde(with = "millis", rename = "callback_retry_after_ms")]
+    pub callback_retry_after: Duration,
+    /// The chance that a delivered callback is sent once more.
+    pub callback_duplicate_probability: Probability,
+    /// The merchant's IP allow-list for APIv3 (empty: any address).
+    pub ip_allowlist: BTreeSet<std::net::IpAddr>,
+}
+
+impl Default for Transfers {
+    fn default() -> Self {
+        Transfers {
+            confirm_probability: Probability::from_ppm(900_000),
+            confirm_after: Duration::from_secs(60),
+            transferring_for: Duration::from_secs(5),
+            expire_after: Duration::from_secs(24 * 3600),
+            canceling_for: Duration::from_secs(5),
+            create_per_second: 100,
+            query_per_second: 100,
+            query_window_days: 30,
+            max_amount: Fen::new(500_000),
+            signer: V3Signer::PublicKey,
+            callback_retry_after: Duration::from_secs(15),
+            callback_duplicate_probability: Probability::from_ppm(100_000),
+            ip_allowlist: BTreeSet::new(),
+        }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
 /// Faults to inject, each a probability per call. At most one of the
-/// exclusive faults hits a call; latency comes on top.
+/// exclusive faults ([`crate::FaultKind`]) hits a call; latency comes on
+/// top. An unknown (misspelt) key is refused, never read as "no fault".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// `SYSTEMERROR` before anything is committed (nothing paid).
     pub systemerror_before: Probability,
@@ -321,6 +423,19 @@ mod tests {
         assert!(faults.validate().is_ok());
         faults.garbage = Probability::from_ppm(1);
         assert!(faults.validate().is_err());
+    }
+
+    #[test]
+    fn a_misspelt_fault_kind_is_refused_not_read_as_no_fault() {
+        let err = serde_json::from_str::<Faults>(r#"{"systemerror_afer": "0.5"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `systemerror_afer`"),
+            "{err}"
+        );
+        let ok: Faults = serde_json::from_str(r#"{"systemerror_after": "0.5"}"#).unwrap();
+        assert_eq!(ok.systemerror_after, Probability::from_ppm(500_000));
+        assert!(serde_json::from_str::<Rules>(r#"{"rate_per_minit": 1}"#).is_err());
+        assert!(serde_json::from_str::<Lifecycle>(r#"{"recieve_after": 1}"#).is_err());
     }
 
     #[test]

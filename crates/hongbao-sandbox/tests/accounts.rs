@@ -295,3 +295,43 @@ async fn the_admin_api_shows_the_ledger_and_moves_the_clock() {
         404
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_its_keys_merchant_toml_and_journal_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("sandbox");
+    let mut config = hongbao_sandbox::SandboxConfig::new(&dir);
+    config.seed = Some(1);
+    let sandbox = hongbao_sandbox::Sandbox::start(config).await.unwrap();
+    sandbox.with(|s| s.top_up(1)); // a journal line
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    for name in [
+        hongbao_sandbox::files::MERCHANT_TOML,
+        hongbao_sandbox::files::JOURNAL,
+        hongbao_sandbox::files::SECRETS,
+        hongbao_sandbox::files::CLIENT_KEY,
+        hongbao_sandbox::files::PUB_KEY_PRIVATE,
+    ] {
+        assert!(dir.join(name).exists(), "{name}");
+    }
+    assert!(files >= 14);
+    // merchant.toml holds the v3 keys too.
+    let toml = std::fs::read_to_string(dir.join(hongbao_sandbox::files::MERCHANT_TOML)).unwrap();
+    for key in [
+        "apiv3_key",
+        "wechatpay_public_key",
+        "wechatpay_public_key_id",
+        "v3_base",
+    ] {
+        assert!(toml.contains(&format!("{key} = ")), "{key}: {toml}");
+    }
+}

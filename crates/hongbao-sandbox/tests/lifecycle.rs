@@ -95,6 +95,7 @@ async fn fission_shares_fill_hblist_as_users_open_them() {
     let env = start(|c| {
         c.lifecycle.receive_probability = Probability::ALWAYS;
         c.lifecycle.receive_after = Duration::from_secs(60);
+        c.rules.legacy_fission = true;
     })
     .await;
     let group = SendGroupRedpack {

@@ -139,8 +139,8 @@ async fn signatures_are_checked_over_the_documented_fields() {
 
 #[tokio::test]
 async fn client_ip_on_a_fission_packet_gives_sign_error() {
-    // EasyWeChat #306.
-    let env = start(|_| {}).await;
+    // EasyWeChat #306. Fission is retired: legacy mode.
+    let env = start(|c| c.rules.legacy_fission = true).await;
     let mut params = Prepared::new(
         &SendGroupRedpack {
             mch_billno: env.billno(1),
@@ -169,6 +169,37 @@ async fn client_ip_on_a_fission_packet_gives_sign_error() {
         fail_code(&env.raw(Api::SendGroupRedpack, &params, &env.key()).await),
         "SIGN_ERROR"
     );
+}
+
+#[tokio::test]
+async fn a_fission_packet_is_refused_as_production_does_since_2024() {
+    let env = start(|_| {}).await;
+    let group = SendGroupRedpack {
+        mch_billno: env.billno(1),
+        re_openid: OpenId::parse(&openid(1)).unwrap(),
+        total_amount: Fen::new(600),
+        total_num: 3,
+        send_name: "a".into(),
+        wishing: "b".into(),
+        act_name: "c".into(),
+        remark: "d".into(),
+        scene_id: None,
+        risk_info: None,
+    };
+    let outcome = env.client.send(&group).await.unwrap();
+    assert_eq!(
+        outcome,
+        SendOutcome::PauseMerchant(PauseReason::Configuration, ErrCode::NoAuth)
+    );
+    assert!(env.sandbox.ledger().is_empty(), "nothing paid");
+    // A normal packet is unaffected.
+    assert!(matches!(
+        env.client
+            .send(&env.redpack(2, &openid(1), 100))
+            .await
+            .unwrap(),
+        SendOutcome::Sent(_)
+    ));
 }
 
 #[tokio::test]

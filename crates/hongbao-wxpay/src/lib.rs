@@ -1,4 +1,5 @@
-//! WeChat Pay API v2 cash red packets (现金红包), as a library.
+//! WeChat Pay API v2 cash red packets (现金红包) and APIv3 transfer bills
+//! (商家转账, in [`v3`]), as a library.
 //!
 //! This crate owns the protocol: signing (MD5, HMAC-SHA256, WeCom's
 //! `workwx_sign`, the mini program's `paySign`), XML in and out (safe: no
@@ -16,7 +17,8 @@
 //! an unknown code or an unreadable answer, query with `gethbinfo` and
 //! resend only with the same mch_billno and the same parameters.
 //!
-//! See `examples/send_one.rs` for a whole send against the sandbox or WeChat.
+//! See `examples/send_one.rs` for a whole send against the sandbox or WeChat,
+//! and `examples/transfer_one.rs` for a transfer bill.
 
 #![warn(missing_docs)]
 
@@ -34,6 +36,7 @@ pub mod request;
 mod response;
 pub mod sign;
 pub mod transport;
+pub mod v3;
 pub mod xml;
 
 pub use api::Api;

@@ -203,6 +203,40 @@ fn doctor_piped_into_a_reader_that_stops_early_ends_quietly() {
 }
 
 #[test]
+fn doctor_checks_the_v3_keys_and_names_the_v2_key_given_as_the_apiv3_key() {
+    let running = sandbox();
+    let secrets = &running.sandbox.identity().secrets;
+    let output = hongbao(&[
+        "doctor",
+        "--config",
+        merchant_toml(&running).to_str().unwrap(),
+    ]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("✓ transfer query with WeChat"), "{out}");
+    assert!(
+        out.contains("✓ 微信支付公钥") && out.contains(&secrets.wechatpay_public_key_id),
+        "{out}"
+    );
+    assert!(!out.contains(&secrets.apiv3_key), "no secret in the output");
+    let dir = tempfile::tempdir().unwrap();
+    let mixed_up = with_replaced(
+        &merchant_toml(&running),
+        dir.path(),
+        "apiv3_key",
+        &format!("apiv3_key = \"{}\"", secrets.api_key),
+    );
+    let output = hongbao(&["doctor", "--config", mixed_up.to_str().unwrap()]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("✗ APIv3 key: apiv3_key is the v2 API key"),
+        "{out}"
+    );
+    assert!(!out.contains(&secrets.api_key), "{out}");
+}
+
+#[test]
 fn doctor_names_a_wrong_key_without_printing_it() {
     let running = sandbox();
     let dir = tempfile::tempdir().unwrap();

@@ -88,6 +88,48 @@ impl Env {
         )
     }
 
+    /// A transfer client verifying with the 微信支付公钥 (and the platform
+    /// certificate too when `with_platform` is set).
+    pub fn transfers(&self, with_platform: bool) -> v3::TransferClient {
+        let id = self.sandbox.identity();
+        let signer =
+            v3::MerchantSigner::from_identity(self.merchant().mch_id, &self.identity()).unwrap();
+        let mut keys = v3::WechatPayKeys::new()
+            .with_public_key(
+                &v3::PublicKeyId::parse(&id.secrets.wechatpay_public_key_id).unwrap(),
+                id.wechatpay_public_key_pem.as_bytes(),
+            )
+            .unwrap();
+        if with_platform {
+            keys = keys
+                .with_platform_certificate(id.platform_cert_pem.as_bytes())
+                .unwrap();
+        }
+        let mut config = TransportConfig::new(self.sandbox.api_base());
+        config.extra_roots = certificates_from_pem(id.ca_pem.as_bytes()).unwrap();
+        let transport = Arc::new(v3::HttpV3Transport::new(&config).unwrap());
+        v3::TransferClient::new(signer, keys, transport)
+    }
+
+    /// A valid scene-1000 transfer of `fen` to `openid`.
+    pub fn transfer(&self, out_bill_no: &str, openid: &str, fen: u64) -> v3::CreateTransfer {
+        v3::CreateTransfer {
+            appid: AppId::parse(&self.secrets().appid).unwrap(),
+            out_bill_no: v3::OutBillNo::parse(out_bill_no).unwrap(),
+            transfer_scene_id: v3::TransferSceneId::cash_marketing(),
+            openid: OpenId::parse(openid).unwrap(),
+            user_name: None,
+            transfer_amount: Fen::new(fen),
+            transfer_remark: "新年抽奖".into(),
+            notify_url: None,
+            user_recv_perception: None,
+            transfer_scene_report_infos: v3::CreateTransfer::cash_marketing_reports(
+                "新年抽奖",
+                "抽奖现金奖励",
+            ),
+        }
+    }
+
     pub fn identity(&self) -> ClientIdentity {
         let id = self.sandbox.identity();
         ClientIdentity::from_pem(

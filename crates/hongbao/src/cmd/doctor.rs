@@ -44,6 +44,11 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             merchant.mch_id,
             merchant.api_base
         );
+        if let Some(v3) = &merchant.v3
+            && v3.v3_base != merchant.api_base
+        {
+            println!("  APIv3 at {}", v3.v3_base);
+        }
         for check in check_merchant(merchant).await {
             let mark = match check.status {
                 Status::Pass => "✓",

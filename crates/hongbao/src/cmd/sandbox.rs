@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hongbao_sandbox::{
-    Faults, Followers, Lifecycle, Probability, Rules, Sandbox, SandboxConfig, files,
+    Faults, Followers, Lifecycle, Probability, Rules, Sandbox, SandboxConfig, Transfers, V3Signer,
+    files,
 };
 use hongbao_wxpay::Fen;
 
@@ -13,7 +14,8 @@ use super::Error;
 use crate::Outcome;
 
 /// Run the simulated WeChat Pay (red packet APIs, gethbinfo lifecycle,
-/// official account API) with its admin API. No real money moves.
+/// official account API, APIv3 transfer bills with callbacks and a
+/// confirm page) with its admin API. No real money moves.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Where the HTTPS API listens.
@@ -82,6 +84,45 @@ pub(crate) struct Args {
     /// The added latency.
     #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
     latency: Duration,
+    /// Let sendgroupredpack (fission, retired by WeChat on 2024-06-05) pay, for legacy tests.
+    #[arg(long)]
+    legacy_fission: bool,
+    /// The operations account's starting balance (运营账户: transfers), in yuan.
+    #[arg(long, default_value = "1000000.00", value_name = "YUAN")]
+    operations_balance: String,
+    /// The chance that a user confirms a transfer bill by themself.
+    #[arg(long, default_value = "0.9", value_name = "P")]
+    confirm_probability: Probability,
+    /// How long after creation users confirm.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    confirm_after: Duration,
+    /// How long a confirmed bill stays TRANSFERING.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    transferring_for: Duration,
+    /// How long a bill waits for the user before FAIL / OVERDUE_CLOSE.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    expire_after: Duration,
+    /// How long a cancelled bill stays CANCELING.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    canceling_for: Duration,
+    /// Creates per second before FREQUENCY_LIMITED (0: unlimited).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    create_per_second: u32,
+    /// Queries per second before FREQUENCY_LIMITED (0: unlimited).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    query_per_second: u32,
+    /// The largest transfer bill the merchant platform allows, in yuan.
+    #[arg(long, default_value = "5000.00", value_name = "YUAN")]
+    max_transfer: String,
+    /// Which key signs APIv3 answers and callbacks: public-key or platform-certificate.
+    #[arg(long, default_value = "public-key", value_name = "KEY")]
+    v3_signer: V3Signer,
+    /// The first wait before a refused callback is sent again (then 20x, then 120x).
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    callback_retry_after: Duration,
+    /// The chance that a delivered callback is sent once more.
+    #[arg(long, default_value = "0.1", value_name = "P")]
+    callback_duplicate_probability: Probability,
 }
 
 /// `90`, `90s`, `500ms`, `5m`, `24h`, `1d`.
@@ -145,7 +186,23 @@ pub(crate) fn config(args: &Args) -> Result<SandboxConfig, Error> {
         sendnum_limit: args.sendnum_limit,
         rcvd_amount_limit: yuan("rcvd-amount-limit", &args.rcvd_amount_limit)?,
         send_amount_limit: yuan("send-amount-limit", &args.send_amount_limit)?,
+        legacy_fission: args.legacy_fission,
         ..Rules::default()
+    };
+    config.operations_balance = yuan("operations-balance", &args.operations_balance)?;
+    config.transfers = Transfers {
+        confirm_probability: args.confirm_probability,
+        confirm_after: args.confirm_after,
+        transferring_for: args.transferring_for,
+        expire_after: args.expire_after,
+        canceling_for: args.canceling_for,
+        create_per_second: args.create_per_second,
+        query_per_second: args.query_per_second,
+        max_amount: yuan("max-transfer", &args.max_transfer)?,
+        signer: args.v3_signer,
+        callback_retry_after: args.callback_retry_after,
+        callback_duplicate_probability: args.callback_duplicate_probability,
+        ..Transfers::default()
     };
     config.lifecycle = Lifecycle {
         receive_probability: args.receive_probability,
@@ -193,9 +250,26 @@ pub(crate) async fn run(args: Args) -> super::Result {
         path(files::CLIENT_P12)
     );
     out!(
-        "  secrets         {} (API key, AppSecret, WeCom secret)",
+        "  secrets         {} (API key, APIv3 key, AppSecret, WeCom secret)",
         path(files::SECRETS)
     );
+    out!(
+        "  APIv3 (HTTPS)   {} (transfers; no client certificate)",
+        sandbox.api_base()
+    );
+    out!(
+        "  微信支付公钥    {} ({})",
+        path(files::PUB_KEY),
+        id.secrets.wechatpay_public_key_id
+    );
+    out!("  platform cert   {} (legacy)", path(files::PLATFORM_CERT));
+    out!(
+        "  APIv3 key       in {} (apiv3_key)",
+        path(files::MERCHANT_TOML)
+    );
+    if let Some(admin) = sandbox.admin_base() {
+        out!("  confirm page    {admin}/confirm?package=PACKAGE_INFO");
+    }
     out!("  merchant config {}", path(files::MERCHANT_TOML));
     out!();
     out!(
