@@ -220,10 +220,11 @@ impl Conn {
     }
 
     /// When a read that is waiting must give up, and why; `None` while a
-    /// request is in progress (its body has its own deadline).
-    fn read_deadline(&self, limits: &Limits) -> Option<(Instant, Closed)> {
+    /// request is in progress (its body has its own deadline). An answer
+    /// still being written counts as activity until `last_write`.
+    fn read_deadline(&self, limits: &Limits, last_write: Instant) -> Option<(Instant, Closed)> {
         match *self.phase() {
-            Phase::Idle(since) => Some((since + limits.idle_timeout, Closed::Idle)),
+            Phase::Idle(since) => Some((since.max(last_write) + limits.idle_timeout, Closed::Idle)),
             Phase::Head(since) => Some((since + limits.header_timeout, Closed::Header)),
             Phase::Busy(_) => None,
         }
@@ -384,6 +385,7 @@ async fn connection(
         stats: stats.clone(),
         read_timer: None,
         write_timer: None,
+        last_write: Instant::now(),
     };
     let service = {
         let (conn, stats) = (conn.clone(), stats.clone());
@@ -547,6 +549,9 @@ struct Guarded {
     read_timer: Option<Pin<Box<Sleep>>>,
     /// Set while a write cannot progress.
     write_timer: Option<Pin<Box<Sleep>>>,
+    /// When a write last progressed: hyper takes an answer's body whole
+    /// before the client has read it, and a slow reader is not idle.
+    last_write: Instant,
 }
 
 impl Guarded {
@@ -554,6 +559,13 @@ impl Guarded {
         self.stats.closed(why);
         tracing::debug!(reason = why.label(), "closing a client connection");
         io::Error::new(io::ErrorKind::TimedOut, why.label())
+    }
+
+    fn wrote(&mut self, result: &Poll<io::Result<usize>>) {
+        self.write_timer = None;
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.last_write = Instant::now();
+        }
     }
 
     /// A write could not progress: fails once it has not for `body_timeout`.
@@ -587,7 +599,13 @@ impl AsyncRead for Guarded {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some((deadline, why)) = this.conn.read_deadline(&this.limits) else {
+                if this.write_timer.is_some() {
+                    // An answer is waiting for the client: the send timeout
+                    // decides.
+                    return Poll::Pending;
+                }
+                let Some((deadline, why)) = this.conn.read_deadline(&this.limits, this.last_write)
+                else {
                     return Poll::Pending;
                 };
                 let timer = this
@@ -615,7 +633,7 @@ impl AsyncWrite for Guarded {
         match Pin::new(&mut self.stream).poll_write(cx, buf) {
             Poll::Pending => self.write_stalled(cx).map(Err),
             ready => {
-                self.write_timer = None;
+                self.wrote(&ready);
                 ready
             }
         }
@@ -629,7 +647,7 @@ impl AsyncWrite for Guarded {
         match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
             Poll::Pending => self.write_stalled(cx).map(Err),
             ready => {
-                self.write_timer = None;
+                self.wrote(&ready);
                 ready
             }
         }

@@ -112,6 +112,110 @@ async fn an_unfinished_body_is_answered_408_and_nothing_is_stored() {
     app.stop().await;
 }
 
+/// A campaign whose report is some 7 MB, more than the socket buffers
+/// hold; its merchant is paused, so the report stays as it is. Returns the
+/// request for the report.
+async fn big_report(app: &App) -> String {
+    let (status, _) = app
+        .post(Some(TOKEN), "/v1/merchants/main/pause", &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let mut csv = String::from("openid,amount\n");
+    for n in 0..60_000 {
+        csv.push_str(&format!("{},1.00\n", openid(n)));
+    }
+    let upload = app
+        .http
+        .post(format!("{}/v1/campaigns?name=big-report", app.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let (status, campaign) = support::answer(upload).await;
+    assert_eq!(status, 201, "{campaign}");
+    format!(
+        "GET /v1/campaigns/{}/report.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+        campaign["id"].as_str().unwrap()
+    )
+}
+
+/// A connection whose receive window is `window` bytes.
+async fn narrow(app: &App, window: u32) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(window).unwrap();
+    socket.connect(app.addr).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_take_its_answer_is_disconnected() {
+    let mut app = App::start(SHORT).await;
+    let request = big_report(&app).await;
+    // Asks for it, with a small receive window, and never reads.
+    let mut stream = narrow(&app, 4096).await;
+    send(&mut stream, request.as_bytes()).await;
+    let series = "hongbao_http_connections_closed_total{reason=\"send_timeout\"}";
+    let mut disconnected = false;
+    for _ in 0..(BOUND.as_millis() / 250) {
+        let metrics = app.metrics().await;
+        if figure(&metrics, series) >= 1 {
+            disconnected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(disconnected, "a client that reads nothing is still served");
+    drop(stream);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_of_a_long_answer_gets_all_of_it() {
+    // The answer takes several times the idle timeout to take: the
+    // connection is busy writing, not idle. (The send timeout is long: the
+    // kernel wakes a writer only once a third of its buffer is free.)
+    let mut app = App::start(
+        "header_timeout_seconds = 1\nbody_timeout_seconds = 30\nidle_timeout_seconds = 2",
+    )
+    .await;
+    let request = big_report(&app).await;
+    let mut stream = narrow(&app, 64 * 1024).await;
+    send(&mut stream, request.as_bytes()).await;
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let complete = loop {
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout(BOUND, stream.read(&mut chunk))
+            .await
+            .expect("the answer stalled")
+            .unwrap_or(0);
+        if n == 0 {
+            break false;
+        }
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received[..received.len().min(1024)]).to_string();
+        if let Some((head, _)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a Content-Length");
+            if received.len() >= head.len() + 4 + length {
+                break true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        complete,
+        "the answer was cut off after {} bytes",
+        received.len()
+    );
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_declared_too_large_is_refused_before_it_is_sent() {
     let mut app = App::start(PATIENT).await;
