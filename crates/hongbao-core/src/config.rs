@@ -161,6 +161,15 @@ struct RawConfig {
 struct RawServer {
     listen: Option<Text>,
     data_dir: Option<RelativePathBuf>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    header_timeout_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    body_timeout_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    idle_timeout_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    max_connections: Option<u32>,
+    metrics_listen: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +266,22 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// `data_dir`, default `hongbao-data` (next to the config file).
     pub data_dir: PathBuf,
+    /// `header_timeout_seconds`, default 10: how long a client has to send
+    /// a whole request head once it has begun.
+    pub header_timeout: std::time::Duration,
+    /// `body_timeout_seconds`, default 60: how long a request body may take
+    /// to arrive whole, and an answer to be taken by a client that stalls.
+    pub body_timeout: std::time::Duration,
+    /// `idle_timeout_seconds`, default 75: how long a connection may wait
+    /// for its next request (longer than the usual 60 s of load balancers,
+    /// so that they close first).
+    pub idle_timeout: std::time::Duration,
+    /// `max_connections`: client connections open at once (default: half
+    /// the process's open-file limit, decided at start).
+    pub max_connections: Option<u32>,
+    /// `metrics_listen`: an operator address serving `/metrics` and
+    /// `/healthz` without a key (default: none).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[database]`.
@@ -776,6 +801,47 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
             SocketAddr::from(([127, 0, 0, 1], 8080))
         }),
     };
+    let seconds = |key: &str, value: Option<u32>, default: u64, problems: &mut Problems| match value
+    {
+        None => std::time::Duration::from_secs(default),
+        Some(0) => {
+            problems.add(format!("server.{key}"), "must be at least 1");
+            std::time::Duration::from_secs(default)
+        }
+        Some(s) => std::time::Duration::from_secs(u64::from(s)),
+    };
+    let header_timeout = seconds(
+        "header_timeout_seconds",
+        raw.server.header_timeout_seconds,
+        10,
+        &mut problems,
+    );
+    let body_timeout = seconds(
+        "body_timeout_seconds",
+        raw.server.body_timeout_seconds,
+        60,
+        &mut problems,
+    );
+    let idle_timeout = seconds(
+        "idle_timeout_seconds",
+        raw.server.idle_timeout_seconds,
+        75,
+        &mut problems,
+    );
+    let max_connections = raw.server.max_connections;
+    if max_connections == Some(0) {
+        problems.add("server.max_connections", "must be at least 1");
+    }
+    let metrics_listen = raw.server.metrics_listen.as_ref().and_then(|Text(text)| {
+        let parsed = text.parse().ok();
+        if parsed.is_none() {
+            problems.add(
+                "server.metrics_listen",
+                format!("{text:?} is not an address; write it as \"127.0.0.1:9090\""),
+            );
+        }
+        parsed
+    });
     let data_dir = raw
         .server
         .data_dir
@@ -873,7 +939,15 @@ fn resolve(raw: RawConfig, file: Option<PathBuf>, base_dir: &Path) -> Result<Con
     }
     Ok(Config {
         file,
-        server: ServerConfig { listen, data_dir },
+        server: ServerConfig {
+            listen,
+            data_dir,
+            header_timeout,
+            body_timeout,
+            idle_timeout,
+            max_connections,
+            metrics_listen,
+        },
         database: DatabaseConfig {
             url,
             migrate,
@@ -1761,5 +1835,42 @@ merchants = ["main"]
     fn a_missing_file_says_so() {
         let err = Config::load_with_env(Path::new("/nonexistent/hongbao.toml"), []).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_are_read_from_server_and_zero_is_refused() {
+        let dir = temp_dir("limits");
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            "[server]\nheader_timeout_seconds = 3\nmetrics_listen = \"127.0.0.1:9090\"\n",
+        );
+        let env = [(
+            "HONGBAO_SERVER__MAX_CONNECTIONS".to_owned(),
+            "100".to_owned(),
+        )];
+        let server = Config::load_with_env(&file, env).unwrap().server;
+        assert_eq!(server.header_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(server.body_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(server.idle_timeout, std::time::Duration::from_secs(75));
+        assert_eq!(server.max_connections, Some(100));
+        assert_eq!(
+            server.metrics_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+
+        let file = write(
+            &dir,
+            "hongbao.toml",
+            "[server]\nidle_timeout_seconds = 0\nmax_connections = 0\nmetrics_listen = \"metrics\"\n",
+        );
+        let err = Config::load_with_env(&file, []).unwrap_err().to_string();
+        for key in [
+            "server.idle_timeout_seconds",
+            "server.max_connections",
+            "server.metrics_listen",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 }

@@ -133,6 +133,7 @@
       'send.wishing': 'Wishing',
       'send.actName': 'Activity name',
       'send.remark': 'Remark',
+      'send.default': 'the merchant\'s default',
       'send.submit': 'Send',
       'send.sending': 'Sending…',
       'send.hint': '1.00–200.00 yuan. The payout is stored before WeChat is called, and this form never pays the same submission twice.',
@@ -217,6 +218,7 @@
       'c.needName': 'Enter the campaign\'s name.',
       'c.badAmount': 'The amount must be yuan with at most two decimals, e.g. 1.88.',
       'c.rowsShown': 'Showing the first {shown} of {total} bad rows.',
+      'c.repeatHint': 'tick “{option}”',
       'c.dryRunOk': 'The file is valid: {rows} rows, {amount} in all. Nothing was stored.',
       'c.list': 'All campaigns',
       'c.none': 'No campaign yet.',
@@ -394,6 +396,7 @@
       'send.wishing': '祝福语',
       'send.actName': '活动名称',
       'send.remark': '备注',
+      'send.default': '留空则使用商户的默认值',
       'send.submit': '发放',
       'send.sending': '正在提交…',
       'send.hint': '金额 1.00–200.00 元。记录在调用微信之前保存，同一次提交绝不会重复发放。',
@@ -478,6 +481,7 @@
       'c.needName': '请输入批量发放的名称。',
       'c.badAmount': '金额必须以元为单位，最多两位小数，例如 1.88。',
       'c.rowsShown': '显示 {total} 行错误中的前 {shown} 行。',
+      'c.repeatHint': '勾选“{option}”',
       'c.dryRunOk': '文件校验通过：共 {rows} 行，合计 {amount}。未保存任何数据。',
       'c.list': '全部批量发放',
       'c.none': '暂无批量发放。',
@@ -555,7 +559,8 @@
     merchants: [],
     signInMessage: null, // a dictionary key shown on the sign-in screen
     bucket: 'hour',
-    send: { merchant: '', openid: '', amount: '', wishing: '恭喜发财', act_name: '活动', remark: '备注' },
+    // Texts start empty: left empty, the merchant's configured defaults apply.
+    send: { merchant: '', openid: '', amount: '', wishing: '', act_name: '', remark: '' },
     sendKey: null, // the Idempotency-Key of the submission being made
     payoutFilters: emptyPayoutFilters(), // as typed in the form
     payoutApplied: emptyPayoutFilters(), // as last applied: what the table shows
@@ -1569,9 +1574,9 @@
     const inputs = {
       re_openid: control('send-openid', 'openid', { maxlength: 64, spellcheck: 'false' }),
       total_amount: control('send-amount', 'amount', { inputmode: 'decimal', placeholder: '1.88' }),
-      wishing: control('send-wishing', 'wishing', {}),
-      act_name: control('send-act-name', 'act_name', {}),
-      remark: control('send-remark', 'remark', {}),
+      wishing: control('send-wishing', 'wishing', { placeholder: t('send.default') }),
+      act_name: control('send-act-name', 'act_name', { placeholder: t('send.default') }),
+      remark: control('send-remark', 'remark', { placeholder: t('send.default') }),
     };
     let merchantField = null;
     if (state.merchants.length > 1) {
@@ -2040,9 +2045,17 @@
         h('tbody', null, rows.map((r) => h('tr', { class: 'bad-row', 'data-line': r.line, 'data-field': r.field || '' },
           h('td', { class: 'num' }, r.line),
           h('td', null, mono(r.field)),
-          h('td', { class: 'wrap', title: state.lang === 'zh' ? r.message : r.zh_message },
-            state.lang === 'zh' ? r.zh_message || r.message : r.message || r.zh_message)))))));
+          h('td', { class: 'wrap', title: rowText(state.lang === 'zh' ? r.message : r.zh_message) },
+            rowText(state.lang === 'zh' ? r.zh_message || r.message : r.message || r.zh_message))))))));
     box.hidden = false;
+  }
+
+  /** A bad row's reason as this form says it: the API's option
+   * `allow_repeat` is the form's checkbox here. */
+  function rowText(text) {
+    return String(text || '')
+      .replace('set allow_repeat', t('c.repeatHint', { option: t('c.allowRepeat') }))
+      .replace('设置 allow_repeat', t('c.repeatHint', { option: t('c.allowRepeat') }));
   }
 
   async function viewCampaign(ctx, id) {

@@ -5,18 +5,18 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hongbao_core::campaign::{self, Campaign, CampaignOptions, Checked, RowError, Totals};
 use hongbao_wxpay::{Fen, InvalidField};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::json::rfc3339;
+use crate::extract::{NoParams, Params, PathParam, QueryNames, RawBody};
+use crate::json::{self, rfc3339};
 use crate::routes::{AppState, Tenant};
 
 /// The largest upload: about 600,000 rows.
@@ -143,8 +143,91 @@ pub struct UploadQuery {
     remark: Option<String>,
     scene_id: Option<String>,
     budget: Option<String>,
-    allow_repeat: Option<bool>,
-    dry_run: Option<bool>,
+    allow_repeat: Option<String>,
+    dry_run: Option<String>,
+}
+
+/// The options of an upload, by name (query parameters of a CSV upload,
+/// fields of a JSON one besides `rows`).
+pub const UPLOAD_OPTIONS: [&str; 11] = [
+    "name",
+    "merchant",
+    "amount",
+    "send_name",
+    "wishing",
+    "act_name",
+    "remark",
+    "scene_id",
+    "budget",
+    "allow_repeat",
+    "dry_run",
+];
+
+impl QueryNames for UploadQuery {
+    const NAMES: &'static [&'static str] = &UPLOAD_OPTIONS;
+}
+
+/// `true`/`1` or `false`/`0`/empty, in a query.
+fn flag(field: &'static str, text: Option<&str>) -> Result<bool, ApiError> {
+    match text.map(str::trim) {
+        None | Some("" | "false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(bad(
+            field,
+            format!("{other:?} must be true or false"),
+            format!("{other:?} 必须是 true 或 false"),
+        )),
+    }
+}
+
+/// A campaign uploaded as JSON: the body of `POST /v1/campaigns` with
+/// `Content-Type: application/json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignRequest {
+    /// The campaign's name, unique per API key's tenant (at most 128 bytes).
+    pub name: String,
+    /// The merchant; required when the key may use several.
+    pub merchant: Option<String>,
+    /// Yuan as a string (`"1.88"`), for rows without an amount.
+    pub amount: Option<String>,
+    /// Default texts of the rows (else the merchant's).
+    pub send_name: Option<String>,
+    /// The blessing.
+    pub wishing: Option<String>,
+    /// The activity's name.
+    pub act_name: Option<String>,
+    /// The remark.
+    pub remark: Option<String>,
+    /// `PRODUCT_1` … `PRODUCT_8`.
+    pub scene_id: Option<String>,
+    /// The most the rows may pay in all, in yuan as a string.
+    pub budget: Option<String>,
+    /// Allow an openid on several rows (default false).
+    pub allow_repeat: Option<bool>,
+    /// Validate only: nothing is stored (default false).
+    pub dry_run: Option<bool>,
+    /// The payouts.
+    pub rows: Vec<CampaignRowRequest>,
+}
+
+/// One payout of a JSON campaign: `amount` (yuan, a string) or
+/// `total_amount` (fen), unless the campaign's `amount` applies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignRowRequest {
+    /// The receiver.
+    pub openid: String,
+    /// Yuan as a string, e.g. `"1.88"` (never a JSON number).
+    pub amount: Option<String>,
+    /// Or fen.
+    pub total_amount: Option<u64>,
+    /// This row's blessing.
+    pub wishing: Option<String>,
+    /// This row's activity name.
+    pub act_name: Option<String>,
+    /// This row's remark.
+    pub remark: Option<String>,
+    /// This row's scene.
+    pub scene_id: Option<String>,
 }
 
 /// The result of a dry run.
@@ -182,6 +265,54 @@ pub struct RowErrorJson {
     pub zh_message: String,
 }
 
+impl UploadQuery {
+    /// Which options are given, in the order of [`UPLOAD_OPTIONS`].
+    fn given(&self) -> [bool; 11] {
+        [
+            &self.name,
+            &self.merchant,
+            &self.amount,
+            &self.send_name,
+            &self.wishing,
+            &self.act_name,
+            &self.remark,
+            &self.scene_id,
+            &self.budget,
+            &self.allow_repeat,
+            &self.dry_run,
+        ]
+        .map(Option::is_some)
+    }
+}
+
+/// `true`, `false` or `null` in a JSON upload, kept as the query's text.
+fn boolean(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(json::bad(
+            field,
+            format!("must be true or false, not {}", json::type_name(other)),
+            format!("必须是 true 或 false，而不是{}", json::type_name(other)),
+        )),
+    }
+}
+
+/// A bad row as the API shows it. The validator speaks of the command
+/// line's `--allow-repeat`; through the API the option is `allow_repeat`.
+fn row_error_json(e: RowError) -> RowErrorJson {
+    let api = |text: String| {
+        text.replace("use --allow-repeat", "set allow_repeat")
+            .replace("请使用 --allow-repeat", "请设置 allow_repeat")
+    };
+    RowErrorJson {
+        line: e.line,
+        field: e.field,
+        message: api(e.message),
+        zh_message: api(e.zh_message),
+    }
+}
+
 fn bad(field: &'static str, message: impl Into<String>, zh: impl Into<String>) -> ApiError {
     ApiError::BadField(InvalidField::new(field, message, zh))
 }
@@ -199,20 +330,35 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
             "expected an object with name and rows".into(),
         ));
     };
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-    let flag = |key: &str| object.get(key).and_then(Value::as_bool);
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| *k != "rows" && !UPLOAD_OPTIONS.contains(&k.as_str()))
+    {
+        return Err(json::bad(
+            unknown,
+            format!(
+                "is not a field of a campaign; the fields are {}, rows",
+                UPLOAD_OPTIONS.join(", ")
+            ),
+            format!(
+                "不是批量发放的字段；可用字段为 {}, rows",
+                UPLOAD_OPTIONS.join(", ")
+            ),
+        ));
+    }
+    let text = |key: &str| json::string(object, key);
     let query = UploadQuery {
-        name: text("name"),
-        merchant: text("merchant"),
-        amount: text("amount"),
-        send_name: text("send_name"),
-        wishing: text("wishing"),
-        act_name: text("act_name"),
-        remark: text("remark"),
-        scene_id: text("scene_id"),
-        budget: text("budget"),
-        allow_repeat: flag("allow_repeat"),
-        dry_run: flag("dry_run"),
+        name: text("name")?,
+        merchant: text("merchant")?,
+        amount: text("amount")?,
+        send_name: text("send_name")?,
+        wishing: text("wishing")?,
+        act_name: text("act_name")?,
+        remark: text("remark")?,
+        scene_id: text("scene_id")?,
+        budget: text("budget")?,
+        allow_repeat: boolean(object, "allow_repeat")?,
+        dry_run: boolean(object, "dry_run")?,
     };
     let Some(Value::Array(rows)) = object.get("rows") else {
         return Err(bad(
@@ -302,15 +448,30 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
         ("name" = Option<String>, Query, description = "The campaign's name (CSV uploads; in the body for JSON)"),
         ("merchant" = Option<String>, Query, description = "The merchant"),
         ("amount" = Option<String>, Query, description = "Yuan, for rows without an amount"),
+        ("send_name" = Option<String>, Query, description = "Default sender's name of the rows (else the merchant's)"),
+        ("wishing" = Option<String>, Query, description = "Default blessing of the rows"),
+        ("act_name" = Option<String>, Query, description = "Default activity name of the rows"),
+        ("remark" = Option<String>, Query, description = "Default remark of the rows"),
+        ("scene_id" = Option<String>, Query, description = "Default scene of the rows"),
         ("budget" = Option<String>, Query, description = "The most the file may pay, in yuan"),
         ("allow_repeat" = Option<bool>, Query, description = "Allow an openid on several rows"),
         ("dry_run" = Option<bool>, Query, description = "Validate only"),
     ),
-    request_body(content = String, description = "text/csv with a header (openid,amount or openid,total_amount; optional wishing, act_name, remark, scene_id), or application/json {name, merchant, amount, ..., rows: [...]}", content_type = "text/csv"),
+    request_body(
+        description = "CSV with a header (openid,amount or openid,total_amount; optional wishing, act_name, remark, scene_id) and the options in the query; or JSON with the options and the rows",
+        content(
+            (String = "text/csv"),
+            (CampaignRequest = "application/json"),
+        ),
+    ),
     responses(
         (status = 201, description = "Stored; it is being paid", body = CampaignJson),
         (status = 200, description = "The same name and file as before: the existing campaign (or a dry run's totals)", body = CampaignJson),
+        (status = 400, description = "A bad option, field or query parameter", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 408, description = "The file did not arrive in time", body = ErrorBody),
         (status = 409, description = "The name is taken by another file", body = ErrorBody),
+        (status = 413, description = "Over 32 MiB (answered from Content-Length before it is sent)", body = ErrorBody),
         (status = 422, description = "Bad rows: nothing stored", body = BadRowsJson),
     ),
     security(("bearer" = []))
@@ -318,19 +479,26 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
 pub async fn create_campaign(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<UploadQuery>,
+    Params(query): Params<UploadQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_UPLOAD),
-        _ => ApiError::InvalidJson(e.body_text()),
-    })?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
     let (query, csv_text) = if is_json {
+        if let Some(given) = UPLOAD_OPTIONS
+            .iter()
+            .zip(query.given())
+            .find_map(|(name, given)| given.then_some(*name))
+        {
+            return Err(bad(
+                given,
+                "belongs in the JSON body of a JSON upload, not in the query",
+                "JSON 上传时应放在 JSON 请求体中，而不是查询参数中",
+            ));
+        }
         let value: Value =
             serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
         json_upload(&value)?
@@ -371,8 +539,9 @@ pub async fn create_campaign(
         remark: query.remark.clone(),
         scene_id: query.scene_id.clone(),
         budget: yuan("budget", query.budget.as_deref())?,
-        allow_repeat: query.allow_repeat.unwrap_or(false),
+        allow_repeat: flag("allow_repeat", query.allow_repeat.as_deref())?,
     };
+    let dry_run = flag("dry_run", query.dry_run.as_deref())?;
     let mut bad_rows: Vec<RowError> = Vec::new();
     let checked: Checked =
         campaign::validate(csv_text.as_bytes(), &options, &merchant.config, |e| {
@@ -397,20 +566,12 @@ pub async fn create_campaign(
                 ),
                 field: Some("rows".into()),
             },
-            rows: bad_rows
-                .into_iter()
-                .map(|e| RowErrorJson {
-                    line: e.line,
-                    field: e.field,
-                    message: e.message,
-                    zh_message: e.zh_message,
-                })
-                .collect(),
+            rows: bad_rows.into_iter().map(row_error_json).collect(),
             bad_rows: checked.errors,
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(answer)).into_response());
     }
-    if query.dry_run.unwrap_or(false) {
+    if dry_run {
         let answer = DryRunJson {
             rows: checked.rows,
             total_amount: checked.total.get(),
@@ -515,17 +676,41 @@ async fn own(state: &AppState, tenant: &Tenant, id: &str) -> Result<Campaign, Ap
         .ok_or(ApiError::NotFound("campaign"))
 }
 
-/// The tenant's campaigns, newest first.
+/// Filters of the campaign list.
+#[derive(Debug, Deserialize)]
+pub struct CampaignListQuery {
+    merchant: Option<String>,
+}
+
+impl QueryNames for CampaignListQuery {
+    const NAMES: &'static [&'static str] = &["merchant"];
+}
+
+/// The tenant's campaigns, newest first (the latest 1,000).
 #[utoipa::path(
     get, path = "/v1/campaigns", tag = "campaigns",
-    responses((status = 200, body = [CampaignJson]), (status = 401, body = ErrorBody)),
+    params(("merchant" = Option<String>, Query, description = "Only this merchant's (404 if the key has no such merchant)")),
+    responses(
+        (status = 200, body = [CampaignJson]),
+        (status = 400, description = "A parameter that is not one of these (named in `field`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The merchant named is not the key's", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_campaigns(
     State(state): State<AppState>,
     tenant: Tenant,
+    Params(query): Params<CampaignListQuery>,
 ) -> Result<Json<Vec<CampaignJson>>, ApiError> {
-    let campaigns = campaign::list(state.payouts.ledger(), &tenant.0.merchants, 0, 1_000).await?;
+    let merchants = match query.merchant.filter(|m| !m.is_empty()) {
+        Some(m) => {
+            crate::routes::known_merchant(&tenant.0, "merchant", &m)?;
+            vec![m]
+        }
+        None => tenant.0.merchants.clone(),
+    };
+    let campaigns = campaign::list(state.payouts.ledger(), &merchants, 0, 1_000).await?;
     let mut out = Vec::with_capacity(campaigns.len());
     for c in &campaigns {
         out.push(view(&state, c).await?);
@@ -543,7 +728,8 @@ pub async fn list_campaigns(
 pub async fn get_campaign(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     Ok(Json(view(&state, &c).await?))
@@ -559,7 +745,8 @@ pub async fn get_campaign(
 pub async fn campaign_report(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Response, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -624,7 +811,8 @@ pub async fn campaign_report(
 pub async fn pause_campaign(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     campaign::set_paused(state.payouts.ledger(), &c.id, true).await?;
@@ -644,7 +832,8 @@ pub async fn pause_campaign(
 pub async fn resume_campaign(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<CampaignJson>, ApiError> {
     let c = own(&state, &tenant, &id).await?;
     campaign::set_paused(state.payouts.ledger(), &c.id, false).await?;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hongbao_wxpay::beijing_date;
@@ -17,6 +17,7 @@ use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Params, QueryNames};
 use crate::routes::{AppState, Tenant};
 
 const INDEX: &str = include_str!("../console/index.html");
@@ -105,6 +106,10 @@ pub struct StatsQuery {
     bucket: Option<String>,
 }
 
+impl QueryNames for StatsQuery {
+    const NAMES: &'static [&'static str] = &["bucket"];
+}
+
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
@@ -162,7 +167,7 @@ async fn period(
 pub async fn stats(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<StatsQuery>,
+    Params(query): Params<StatsQuery>,
 ) -> Result<Json<StatsJson>, ApiError> {
     let (bucket, bucket_ms, buckets) = match query.bucket.as_deref() {
         None | Some("hour") => ("hour", HOUR_MS, 48),

@@ -40,6 +40,20 @@ pub enum ApiError {
     Unauthorized,
     /// 404 `not_found`: what was not found, in English and Chinese.
     NotFound(&'static str),
+    /// 404 `not_found`: a filter names something the tenant does not have
+    /// (`?merchant=nope`), so nothing could ever match.
+    UnknownFilter {
+        /// The query parameter.
+        field: &'static str,
+        /// What it names (`merchant`, `activity`, `campaign`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// 405 `method_not_allowed`: the path exists, not with this method.
+    MethodNotAllowed,
+    /// 408 `body_timeout`: the request body did not arrive in time (seconds).
+    BodyTimeout(u64),
     /// 409 `idempotency_key_reused`.
     IdempotencyConflict,
     /// 409 `campaign_exists`: the name is taken by another file or options.
@@ -51,6 +65,15 @@ pub enum ApiError {
     Refused(hongbao_core::prize::Refusal),
     /// 413 `body_too_large`.
     BodyTooLarge(usize),
+    /// 414 `uri_too_long`: the path and query exceed this many bytes.
+    UriTooLong(usize),
+    /// 431 `headers_too_large`: the headers exceed this many bytes or fields.
+    HeadersTooLarge {
+        /// The most bytes.
+        bytes: usize,
+        /// The most fields.
+        fields: usize,
+    },
     /// 502 `wechat_unavailable`: WeChat gave no usable answer.
     Wechat(String),
     /// 503 `database_unavailable`.
@@ -67,7 +90,11 @@ impl ApiError {
             ApiError::BadField(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::InvalidField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::NotFound(_) | ApiError::UnknownFilter { .. } => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
             ApiError::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_key_reused"),
             ApiError::CampaignExists(_) => (StatusCode::CONFLICT, "campaign_exists"),
             ApiError::ActivityExists(_) => (StatusCode::CONFLICT, "activity_exists"),
@@ -90,6 +117,11 @@ impl ApiError {
                 (status, r.code())
             }
             ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             ApiError::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -120,6 +152,29 @@ impl ApiError {
                 };
                 (None, format!("no such {what}"), format!("找不到该{zh}"))
             }
+            ApiError::UnknownFilter { field, what, value } => {
+                let zh = match what {
+                    "merchant" => "商户",
+                    "campaign" => "批量发放",
+                    "activity" => "活动",
+                    _ => "对象",
+                };
+                (
+                    Some(field.to_owned()),
+                    format!("this API key has no {what} {value:?}; nothing can match"),
+                    format!("此 API 密钥下没有{zh} {value:?}，不会有任何匹配"),
+                )
+            }
+            ApiError::MethodNotAllowed => (
+                None,
+                "this path does not take this method; the Allow header lists those it takes".into(),
+                "此路径不支持该请求方法；可用的方法见 Allow 响应头".into(),
+            ),
+            ApiError::BodyTimeout(seconds) => (
+                None,
+                format!("the body did not arrive whole within {seconds} s; send it again"),
+                format!("请求体未在 {seconds} 秒内完整送达，请重新发送"),
+            ),
             ApiError::IdempotencyConflict => (
                 Some("Idempotency-Key".into()),
                 "this Idempotency-Key was already used with a different request; use a new key for a new payout".into(),
@@ -144,6 +199,16 @@ impl ApiError {
                 None,
                 format!("the body is larger than {max} bytes"),
                 format!("请求体超过 {max} 字节"),
+            ),
+            ApiError::UriTooLong(max) => (
+                None,
+                format!("the path and query are longer than {max} bytes"),
+                format!("路径与查询参数超过 {max} 字节"),
+            ),
+            ApiError::HeadersTooLarge { bytes, fields } => (
+                None,
+                format!("the headers are larger than {bytes} bytes or more than {fields} fields"),
+                format!("请求头超过 {bytes} 字节或多于 {fields} 个字段"),
             ),
             ApiError::Wechat(e) => (
                 None,

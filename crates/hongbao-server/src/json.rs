@@ -1,7 +1,7 @@
 //! The API's JSON: requests read field by field (so that every problem
 //! names its field), records written in the shape of the product's contract.
 
-use hongbao_core::model::{Kind, Redpack, RedpackInput};
+use hongbao_core::model::{Attempt, Kind, Redpack, RedpackInput};
 use hongbao_wxpay::{ApiKey, AppId, BizRedPacket, HbInfo, InvalidField};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -67,7 +67,84 @@ pub(crate) fn whole(
     }
 }
 
-const REDPACK_FIELDS: [&str; 11] = [
+// Documents the body; [`redpack_input`] reads it field by field, so that
+// each problem names its field.
+/// A red packet to pay: the body of `POST /v1/redpacks`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"re_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "total_amount": 188, "wishing": "恭喜发财"}))]
+pub struct RedpackRequest {
+    /// `normal` (default), `group` (fission) or `miniprogram`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The receiver: 28 letters, digits, `-` or `_`.
+    pub re_openid: String,
+    /// Fen, a whole positive number: 100–20000 without a `scene_id`,
+    /// 30–499900 with one.
+    #[schema(minimum = 1)]
+    pub total_amount: u64,
+    /// Shares: 1 (default); 3–20 for `group`.
+    pub total_num: Option<u32>,
+    /// At most 32 bytes in UTF-8; default the merchant's.
+    pub send_name: Option<String>,
+    /// At most 128 bytes; default the merchant's.
+    pub wishing: Option<String>,
+    /// At most 32 bytes; default the merchant's.
+    pub act_name: Option<String>,
+    /// At most 256 bytes; default the merchant's.
+    pub remark: Option<String>,
+    /// `PRODUCT_1` … `PRODUCT_8`.
+    pub scene_id: Option<String>,
+    /// URL-encoded, at most 128 bytes.
+    pub risk_info: Option<String>,
+    /// The merchant; required when the key may use several.
+    pub merchant: Option<String>,
+}
+
+/// Nothing to say: an empty object (or no body at all).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+/// One call made to WeChat for a record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptJson {
+    /// The API called: `sendredpack`, `sendgroupredpack`, `sendminiprogramhb`, `gethbinfo`.
+    pub api: String,
+    /// The order number it concerned.
+    pub mch_billno: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// What it meant: `sent`, `query_first`, `retry`, `rate_limited`, `paused`, `failed`, ...
+    pub outcome: String,
+    /// WeChat's err_code, if any.
+    pub err_code: Option<String>,
+    /// More about it, for people.
+    pub detail: Option<String>,
+    /// WeChat's answer as received.
+    pub answer: Option<String>,
+}
+
+/// An attempt as the API shows it.
+pub fn attempt_json(a: &Attempt) -> AttemptJson {
+    AttemptJson {
+        api: a.api.clone(),
+        mch_billno: a.mch_billno.clone(),
+        started_at: a
+            .started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        latency_ms: a.latency_ms,
+        outcome: a.outcome.clone(),
+        err_code: a.err_code.clone(),
+        detail: a.detail.clone(),
+        answer: a.answer.clone(),
+    }
+}
+
+/// The fields of a red packet request.
+pub const REDPACK_FIELDS: [&str; 11] = [
     "type",
     "merchant",
     "re_openid",

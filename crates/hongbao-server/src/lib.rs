@@ -5,12 +5,22 @@
 //! payout service, the dispatcher and the listener together.
 //!
 //! It must never decide how a payment is made (that is `hongbao-core`),
-//! nor print or answer a secret.
+//! nor print or answer a secret, nor show a tenant another's merchants.
+//!
+//! # Layout
+//!
+//! - [`error`]: every error answer, with its status and code.
+//! - [`listener`]: connections, their timeouts and their cap.
+//! - [`extract`]: the checks every request passes (head, query, path, body).
+//! - [`json`]: requests read field by field, records written.
+//! - [`routes`], [`campaigns`], [`prizes`], [`console`]: the endpoints.
 
 pub mod campaigns;
 pub mod console;
 pub mod error;
+pub mod extract;
 pub mod json;
+pub mod listener;
 pub mod prizes;
 pub mod routes;
 
@@ -26,6 +36,7 @@ use hongbao_core::dispatch::{DispatchConfig, Dispatcher, Events, MerchantRuntime
 use hongbao_core::ledger::Ledger;
 use hongbao_core::metrics::Metrics;
 use hongbao_core::payouts::Payouts;
+use listener::{HttpStats, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use utoipa::OpenApi;
@@ -65,6 +76,7 @@ pub use routes::AppState;
         prizes::claim_prize,
         console::stats,
         routes::healthz,
+        routes::tenant_health,
         routes::metrics,
     ),
     components(schemas(
@@ -75,7 +87,12 @@ pub use routes::AppState;
         json::WechatJson,
         json::HbInfoJson,
         json::MiniProgramJson,
+        json::RedpackRequest,
+        json::AttemptJson,
+        json::EmptyRequest,
         routes::MerchantJson,
+        routes::HealthJson,
+        routes::TenantHealthJson,
         console::StatsJson,
         console::PeriodJson,
         console::CountJson,
@@ -84,6 +101,12 @@ pub use routes::AppState;
         campaigns::BadRowsJson,
         campaigns::RowErrorJson,
         campaigns::DryRunJson,
+        campaigns::CampaignRequest,
+        campaigns::CampaignRowRequest,
+        prizes::ActivityRequest,
+        prizes::ActivityPatch,
+        prizes::PrizeRequest,
+        prizes::ClaimRequest,
         prizes::ActivityJson,
         prizes::ActivityList,
         prizes::PrizeJson,
@@ -163,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/prizes/{id}", get(prizes::get_prize))
         .route("/v1/prizes/{id}/claim", post(prizes::claim_prize))
         .route("/v1/stats", get(console::stats))
+        .route("/v1/health", get(routes::tenant_health))
         .route("/console", get(console::index))
         .route("/console/", get(console::index))
         .route("/console/app.js", get(console::script))
@@ -174,6 +198,21 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(routes::MAX_BODY + 1))
         .merge(uploads)
         .fallback(routes::not_found)
+        // After every route: it applies to those already there.
+        .method_not_allowed_fallback(extract::method_not_allowed)
+        .layer(axum::middleware::from_fn(extract::check_head))
+        .with_state(state)
+}
+
+/// The operator listener's routes (`[server] metrics_listen`): every
+/// merchant's metrics and health, without a key, for a private address.
+pub fn operator_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::operator_metrics))
+        .route("/healthz", get(routes::operator_health))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
+        .layer(axum::middleware::from_fn(extract::check_head))
         .with_state(state)
 }
 
@@ -284,14 +323,22 @@ pub async fn services(config: &Config) -> Result<Arc<Payouts>, StartError> {
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    operator_addr: Option<SocketAddr>,
     payouts: Arc<Payouts>,
     stop: watch::Sender<bool>,
-    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: Vec<tokio::task::JoinHandle<()>>,
     dispatcher: Dispatcher,
 }
 
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let fail = |source| StartError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(fail)?;
+    let local = listener.local_addr().map_err(fail)?;
+    Ok((listener, local))
+}
+
 /// Starts everything `config` describes, listening on `listen` (port 0
-/// picks one).
+/// picks one), and on `[server] metrics_listen` for the operator if set.
 pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, StartError> {
     let payouts = services(config).await?;
     // A database that can be read but not written (a read-only file, a
@@ -305,16 +352,19 @@ pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, Start
             url: redact_url(&config.database.url),
             source,
         })?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: listen,
-        source,
-    })?;
+    let (listener, addr) = bind(listen).await?;
+    let operator = match config.server.metrics_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
+    };
+    let limits = Limits::of(&config.server);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_timeout_s = limits.header_timeout.as_secs(),
+        body_timeout_s = limits.body_timeout.as_secs(),
+        idle_timeout_s = limits.idle_timeout.as_secs(),
+        "client connection limits"
+    );
     let (stop, stopped) = watch::channel(false);
     let mut dispatch = DispatchConfig::new();
     dispatch.lease = config.dispatch.lease;
@@ -327,19 +377,36 @@ pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, Start
         dispatch,
         &stopped,
     );
-    let app = router(AppState {
+    let state = AppState {
         payouts: payouts.clone(),
-    });
-    let mut stopped_http = stopped;
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped_http.wait_for(|stop| *stop).await;
-            })
-            .await
+        http: Arc::new(HttpStats::default()),
+    };
+    let mut http = vec![tokio::spawn(listener::serve(
+        listener,
+        router(state.clone()),
+        limits,
+        state.http.clone(),
+        stopped.clone(),
+    ))];
+    let operator_addr = operator.map(|(listener, at)| {
+        tracing::info!(addr = %at, "operator listener: /metrics and /healthz without a key");
+        // A few scrapers and probes; the same timeouts.
+        let limits = Limits {
+            max_connections: 64,
+            ..limits
+        };
+        http.push(tokio::spawn(listener::serve(
+            listener,
+            operator_router(state.clone()),
+            limits,
+            state.http.clone(),
+            stopped,
+        )));
+        at
     });
     Ok(Running {
         addr,
+        operator_addr,
         payouts,
         stop,
         http,
@@ -353,6 +420,11 @@ impl Running {
         self.addr
     }
 
+    /// The operator listener's address (`[server] metrics_listen`), if any.
+    pub fn operator_addr(&self) -> Option<SocketAddr> {
+        self.operator_addr
+    }
+
     /// The payout service.
     pub fn payouts(&self) -> &Arc<Payouts> {
         &self.payouts
@@ -362,7 +434,9 @@ impl Running {
     /// leases are handed back.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.http.await;
+        for http in self.http {
+            let _ = http.await;
+        }
         self.dispatcher.finish().await;
         self.payouts.ledger().db().close().await;
     }
@@ -408,6 +482,101 @@ mod tests {
         );
     }
 
+    /// A schema, with a `$ref` followed into the components.
+    fn resolve<'a>(
+        doc: &'a serde_json::Value,
+        schema: &'a serde_json::Value,
+    ) -> &'a serde_json::Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                &doc["components"]["schemas"][name]
+            }
+            None => schema,
+        }
+    }
+
+    fn property_names(schema: &serde_json::Value) -> Vec<String> {
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_request_body_has_a_schema_with_its_fields() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(content) = operation["requestBody"]["content"].as_object() else {
+                    continue;
+                };
+                for (media, entry) in content {
+                    bodies += 1;
+                    let schema = resolve(&doc, &entry["schema"]);
+                    // `{}` is spelt with `additionalProperties: false`.
+                    let bare = schema.get("properties").is_none()
+                        && schema["additionalProperties"] != false
+                        && schema["type"].as_str() != Some("string");
+                    assert!(
+                        !bare,
+                        "{method} {path} ({media}): the request body has no real schema: {schema}"
+                    );
+                }
+            }
+        }
+        assert!(bodies >= 9, "{bodies} request bodies");
+
+        let fields = |path: &str, method: &str, media: &str| {
+            property_names(resolve(
+                &doc,
+                &doc["paths"][path][method]["requestBody"]["content"][media]["schema"],
+            ))
+        };
+        let sorted = |names: &[&str]| {
+            let mut names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            fields("/v1/redpacks", "post", "application/json"),
+            sorted(&json::REDPACK_FIELDS)
+        );
+        assert_eq!(
+            fields("/v1/activities", "post", "application/json"),
+            sorted(&prizes::ACTIVITY_FIELDS)
+        );
+        assert_eq!(
+            fields("/v1/activities/{id}", "patch", "application/json"),
+            sorted(&prizes::ACTIVITY_FIELDS)
+        );
+        assert_eq!(
+            fields("/v1/prizes", "post", "application/json"),
+            sorted(&prizes::PRIZE_FIELDS)
+        );
+        assert_eq!(
+            fields("/v1/prizes/{id}/claim", "post", "application/json"),
+            ["openid"]
+        );
+        let mut campaign = campaigns::UPLOAD_OPTIONS.to_vec();
+        campaign.push("rows");
+        assert_eq!(
+            fields("/v1/campaigns", "post", "application/json"),
+            sorted(&campaign)
+        );
+
+        let attempts = &doc["paths"]["/v1/redpacks/{id}/attempts"]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"];
+        assert_eq!(attempts["type"], "array", "{attempts}");
+        assert!(
+            property_names(resolve(&doc, &attempts["items"])).contains(&"outcome".to_owned()),
+            "{attempts}"
+        );
+    }
+
     #[test]
     fn the_openapi_document_lists_every_route() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
@@ -431,6 +600,7 @@ mod tests {
             "/v1/prizes/{id}",
             "/v1/prizes/{id}/claim",
             "/v1/stats",
+            "/v1/health",
             "/healthz",
             "/metrics",
         ] {

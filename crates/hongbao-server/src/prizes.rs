@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hongbao_core::ledger::Idempotency;
@@ -20,6 +19,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{NoParams, Params, PathParam, QueryNames, RawBody};
 use crate::json::{self, Meta, RecordJson, bad, rfc3339, string, type_name, whole};
 use crate::routes::{self, AppState, Tenant, WaitQuery};
 
@@ -253,7 +253,100 @@ fn boolean(object: &Map<String, Value>, field: &str) -> Result<Option<bool>, Api
     }
 }
 
-const ACTIVITY_FIELDS: [&str; 13] = [
+/// An activity: the body of `POST /v1/activities`; every field but `name`
+/// may be left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityRequest {
+    /// Its name, unique per API key.
+    pub name: String,
+    /// The merchant paying its prizes; required when the key may use several.
+    pub merchant: Option<String>,
+    /// `normal` (default) or `miniprogram`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `PRODUCT_1` … `PRODUCT_8`.
+    pub scene_id: Option<String>,
+    /// The least a prize may be, in fen (default 100).
+    pub min_amount: Option<u64>,
+    /// The most a prize may be, in fen (default 20000).
+    pub max_amount: Option<u64>,
+    /// Default the merchant's.
+    pub send_name: Option<String>,
+    /// Default the merchant's.
+    pub wishing: Option<String>,
+    /// Default the merchant's.
+    pub act_name: Option<String>,
+    /// Default the merchant's.
+    pub remark: Option<String>,
+    /// The most its prizes may pay in all, in fen (none by default).
+    pub budget: Option<u64>,
+    /// The most prizes one openid may claim per day (none by default).
+    pub per_user_daily: Option<u64>,
+    /// Whether claimers must follow the official account (default true
+    /// for `normal`).
+    pub require_follow: Option<bool>,
+}
+
+/// Changes to an activity: the body of `PATCH /v1/activities/{id}`. Only
+/// the fields given change; `null` clears `budget`, `per_user_daily`,
+/// `scene_id` and resets a text to the merchant's default.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityPatch {
+    /// A new name.
+    pub name: Option<String>,
+    /// Another merchant of the key.
+    pub merchant: Option<String>,
+    /// `normal` or `miniprogram`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `PRODUCT_1` … `PRODUCT_8`, or `null`.
+    pub scene_id: Option<String>,
+    /// Fen.
+    pub min_amount: Option<u64>,
+    /// Fen.
+    pub max_amount: Option<u64>,
+    /// A text, or `null` for the merchant's.
+    pub send_name: Option<String>,
+    /// A text, or `null` for the merchant's.
+    pub wishing: Option<String>,
+    /// A text, or `null` for the merchant's.
+    pub act_name: Option<String>,
+    /// A text, or `null` for the merchant's.
+    pub remark: Option<String>,
+    /// Fen, or `null` for no budget.
+    pub budget: Option<u64>,
+    /// A count, or `null` for no limit.
+    pub per_user_daily: Option<u64>,
+    /// Whether claimers must follow the official account.
+    pub require_follow: Option<bool>,
+}
+
+/// A prize granted to a user: the body of `POST /v1/prizes`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrizeRequest {
+    /// The activity's id or name.
+    pub activity: String,
+    /// Your reference of the user who won.
+    pub user: String,
+    /// `cash_redpack` (default), `coupon`, `points`, `goods` or `other`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Fen; required for `cash_redpack`, within the activity's range.
+    pub amount: Option<u64>,
+    /// If given, only this openid may claim it.
+    pub openid: Option<String>,
+}
+
+/// A claim: the body of `POST /v1/prizes/{id}/claim`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimRequest {
+    /// The claiming user's openid (of the official account, or of the mini
+    /// program for a `miniprogram` activity).
+    pub openid: String,
+}
+
+/// The fields of an activity.
+pub const ACTIVITY_FIELDS: [&str; 13] = [
     "name",
     "merchant",
     "type",
@@ -323,7 +416,7 @@ fn activity_error(e: ActivityError) -> ApiError {
 /// Creates an activity: the rules its prizes are paid by.
 #[utoipa::path(
     post, path = "/v1/activities", tag = "prizes",
-    request_body(content = Object, description = "name (required), merchant, type (normal|miniprogram), scene_id, min_amount and max_amount (fen; default 100–20000), send_name, wishing, act_name, remark (default: the merchant's), budget (fen), per_user_daily, require_follow (default true for normal)"),
+    request_body(content = ActivityRequest, description = "The activity's rules"),
     responses(
         (status = 201, description = "Created", body = ActivityJson),
         (status = 200, description = "The same name with the same rules: the existing activity", body = ActivityJson),
@@ -336,7 +429,8 @@ fn activity_error(e: ActivityError) -> ApiError {
 pub async fn create_activity(
     State(state): State<AppState>,
     tenant: Tenant,
-    body: Bytes,
+    _: Params<NoParams>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let value = routes::parse_body(&body)?;
     let object = object(&value)?;
@@ -382,7 +476,7 @@ async fn find_activity(state: &AppState, tenant: &Tenant, id: &str) -> Result<Ac
 #[utoipa::path(
     patch, path = "/v1/activities/{id}", tag = "prizes",
     params(("id" = String, Path, description = "The activity's id or name")),
-    request_body(content = Object, description = "Any field of an activity"),
+    request_body(content = ActivityPatch, description = "The fields to change"),
     responses(
         (status = 200, body = ActivityJson),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -393,8 +487,9 @@ async fn find_activity(state: &AppState, tenant: &Tenant, id: &str) -> Result<Ac
 pub async fn update_activity(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
-    body: Bytes,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
+    RawBody(body): RawBody,
 ) -> Result<Json<ActivityJson>, ApiError> {
     let activity = find_activity(&state, &tenant, &id).await?;
     let value = routes::parse_body(&body)?;
@@ -420,6 +515,10 @@ pub async fn update_activity(
 pub struct PageQuery {
     offset: Option<String>,
     limit: Option<String>,
+}
+
+impl QueryNames for PageQuery {
+    const NAMES: &'static [&'static str] = &["offset", "limit"];
 }
 
 fn page(offset: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
@@ -453,13 +552,17 @@ fn meta(path: &str, extra: &str, offset: u64, limit: u64, total: u64) -> Meta {
         ("offset" = Option<u64>, Query, description = "Activities to skip"),
         ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 20)"),
     ),
-    responses((status = 200, body = ActivityList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses(
+        (status = 200, body = ActivityList),
+        (status = 400, description = "A bad value, or a parameter that is not one of these (named in `field`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_activities(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<PageQuery>,
+    Params(query): Params<PageQuery>,
 ) -> Result<Json<ActivityList>, ApiError> {
     let (offset, limit) = page(query.offset.as_deref(), query.limit.as_deref())?;
     let (activities, total) =
@@ -484,19 +587,21 @@ pub async fn list_activities(
 pub async fn get_activity(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<ActivityJson>, ApiError> {
     let activity = find_activity(&state, &tenant, &id).await?;
     Ok(Json(activity_json(&state, &activity).await?))
 }
 
-const PRIZE_FIELDS: [&str; 5] = ["activity", "user", "type", "amount", "openid"];
+/// The fields of a prize.
+pub const PRIZE_FIELDS: [&str; 5] = ["activity", "user", "type", "amount", "openid"];
 
 /// Grants a prize to a user: `pending`, claimable.
 #[utoipa::path(
     post, path = "/v1/prizes", tag = "prizes",
     params(("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same prize; the same key with another body is 409")),
-    request_body(content = Object, description = "activity (id or name), user (your reference of the user), amount (fen; required for cash_redpack), type (cash_redpack|coupon|points|goods|other; default cash_redpack), openid (optional: only this openid may claim)"),
+    request_body(content = PrizeRequest, description = "The prize and who won it"),
     responses(
         (status = 201, description = "Granted", body = PrizeJson),
         (status = 200, description = "An earlier request with the same Idempotency-Key and body", body = PrizeJson),
@@ -509,8 +614,9 @@ const PRIZE_FIELDS: [&str; 5] = ["activity", "user", "type", "amount", "openid"]
 pub async fn grant_prize(
     State(state): State<AppState>,
     tenant: Tenant,
+    _: Params<NoParams>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let key = routes::idempotency_key(&headers)?;
     let value = routes::parse_body(&body)?;
@@ -591,6 +697,10 @@ pub struct PrizeQuery {
     status: Option<String>,
 }
 
+impl QueryNames for PrizeQuery {
+    const NAMES: &'static [&'static str] = &["offset", "limit", "user", "activity", "status"];
+}
+
 /// Lists prizes, newest first: a user's with `?user=`.
 #[utoipa::path(
     get, path = "/v1/prizes", tag = "prizes",
@@ -598,16 +708,21 @@ pub struct PrizeQuery {
         ("offset" = Option<u64>, Query, description = "Prizes to skip"),
         ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 20)"),
         ("user" = Option<String>, Query, description = "Only this user's"),
-        ("activity" = Option<String>, Query, description = "Only this activity's (id or name)"),
+        ("activity" = Option<String>, Query, description = "Only this activity's (id or name; 404 if the key has no such activity)"),
         ("status" = Option<String>, Query, description = "Only this status"),
     ),
-    responses((status = 200, body = PrizeList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses(
+        (status = 200, body = PrizeList),
+        (status = 400, description = "A bad value, or a parameter that is not one of these (named in `field`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The activity named is not the key's", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_prizes(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<PrizeQuery>,
+    Params(query): Params<PrizeQuery>,
 ) -> Result<Json<PrizeList>, ApiError> {
     let (offset, limit) = page(query.offset.as_deref(), query.limit.as_deref())?;
     let ledger = state.payouts.ledger();
@@ -616,8 +731,13 @@ pub async fn list_prizes(
         None => None,
         Some(a) => match prize::get_activity(ledger, &tenant.0.name, &a).await? {
             Some(found) => Some(found.id),
-            // No such activity: nothing matches.
-            None => Some(a),
+            None => {
+                return Err(ApiError::UnknownFilter {
+                    field: "activity",
+                    what: "activity",
+                    value: a,
+                });
+            }
         },
     };
     let filter = PrizeFilter {
@@ -656,7 +776,8 @@ pub async fn list_prizes(
 pub async fn get_prize(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<PrizeJson>, ApiError> {
     let found = prize::get_prize(state.payouts.ledger(), &tenant.0.name, &id)
         .await?
@@ -671,7 +792,7 @@ pub async fn get_prize(
         ("id" = String, Path, description = "The prize's id"),
         ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (at most 60) for the red packet's outcome"),
     ),
-    request_body(content = Object, description = "openid: the claiming user's openid (of the official account, or of the mini program for a miniprogram activity)"),
+    request_body(content = ClaimRequest, description = "Who claims it"),
     responses(
         (status = 202, description = "Claimed: its red packet is being paid", body = PrizeJson),
         (status = 200, description = "With ?wait: the outcome (`issued`, or `pending` again with the reason in message)", body = PrizeJson),
@@ -688,9 +809,9 @@ pub async fn get_prize(
 pub async fn claim_prize(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
-    Query(query): Query<WaitQuery>,
-    body: Bytes,
+    PathParam(id): PathParam,
+    Params(query): Params<WaitQuery>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let wait = routes::wait_seconds(&query)?;
     let value = routes::parse_body(&body)?;

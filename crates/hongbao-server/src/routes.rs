@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::json::{self, RecordJson, RecordList, StatusJson};
+use crate::extract::{NoParams, Params, PathParam, QueryNames, RawBody};
+use crate::json::{self, AttemptJson, RecordJson, RecordList, StatusJson};
+use crate::listener::HttpStats;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -28,6 +30,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct AppState {
     /// The payout service.
     pub payouts: Arc<Payouts>,
+    /// The listener's connection figures, for `/metrics`.
+    pub http: Arc<HttpStats>,
 }
 
 /// The tenant of a request, from its bearer token.
@@ -82,12 +86,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    // Printable ASCII, the space included; spaces around the value are not
+    // part of it (HTTP strips them).
+    let key = std::str::from_utf8(value.as_bytes())
+        .unwrap_or_default()
+        .trim_matches(' ');
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| matches!(b, b' '..=b'~')) {
         return Err(ApiError::BadField(InvalidField::new(
             "Idempotency-Key",
-            "must be 1 to 255 printable ASCII characters (a UUID is a good key)",
-            "必须是 1 到 255 个可打印 ASCII 字符（建议使用 UUID）",
+            "must be 1 to 255 printable ASCII characters, spaces included (a UUID is a good key)",
+            "必须是 1 到 255 个可打印 ASCII 字符（可含空格；建议使用 UUID）",
         )));
     }
     Ok(Some(key.to_owned()))
@@ -97,6 +105,10 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
     wait: Option<String>,
+}
+
+impl QueryNames for WaitQuery {
+    const NAMES: &'static [&'static str] = &["wait"];
 }
 
 pub(crate) fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiError> {
@@ -120,14 +132,15 @@ pub(crate) fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiErr
         ("wait" = Option<u64>, Query, description = "Wait up to this many seconds (at most 60) for an outcome"),
         ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same record; the same key with another body is 409"),
     ),
-    request_body(content = Object, description = "type (normal|group|miniprogram), re_openid, total_amount (fen), total_num, wishing, act_name, remark, send_name, scene_id, risk_info, merchant"),
+    request_body(content = json::RedpackRequest, description = "The red packet; texts left out take the merchant's defaults"),
     responses(
         (status = 201, description = "Stored (pending), or with ?wait its outcome", body = RecordJson),
         (status = 200, description = "An earlier request with the same Idempotency-Key and body", body = RecordJson),
-        (status = 400, description = "Malformed body or field", body = ErrorBody),
+        (status = 400, description = "Malformed body, field or query parameter", body = ErrorBody),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with another body", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body too large (answered from Content-Length before it is sent)", body = ErrorBody),
         (status = 422, description = "A field breaks a rule", body = ErrorBody),
         (status = 503, description = "Database unavailable; nothing stored", body = ErrorBody),
     ),
@@ -136,14 +149,10 @@ pub(crate) fn wait_seconds(query: &WaitQuery) -> Result<Option<Duration>, ApiErr
 pub async fn create_redpack(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<WaitQuery>,
+    Params(query): Params<WaitQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(MAX_BODY),
-        _ => ApiError::InvalidJson(e.body_text()),
-    })?;
     let wait = wait_seconds(&query)?;
     let key = idempotency_key(&headers)?;
     let value = parse_body(&body)?;
@@ -196,6 +205,20 @@ pub struct ListQuery {
     campaign_id: Option<String>,
     created_from: Option<String>,
     created_to: Option<String>,
+}
+
+impl QueryNames for ListQuery {
+    const NAMES: &'static [&'static str] = &[
+        "offset",
+        "limit",
+        "status",
+        "merchant",
+        "re_openid",
+        "mch_billno",
+        "campaign_id",
+        "created_from",
+        "created_to",
+    ];
 }
 
 pub(crate) fn number(
@@ -254,20 +277,25 @@ fn page_url(query: &ListQuery, offset: u64, limit: u64) -> String {
         ("offset" = Option<u64>, Query, description = "Records to skip (default 0)"),
         ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 20)"),
         ("status" = Option<String>, Query, description = "Only this status"),
-        ("merchant" = Option<String>, Query, description = "Only this merchant"),
+        ("merchant" = Option<String>, Query, description = "Only this merchant (404 if the key has no such merchant)"),
         ("re_openid" = Option<String>, Query, description = "Only this receiver"),
         ("mch_billno" = Option<String>, Query, description = "Only this order number"),
-        ("campaign_id" = Option<String>, Query, description = "Only this campaign"),
+        ("campaign_id" = Option<String>, Query, description = "Only this campaign (404 if the key has no such campaign)"),
         ("created_from" = Option<String>, Query, description = "Created at or after (RFC 3339, or YYYY-MM-DD in Beijing)"),
         ("created_to" = Option<String>, Query, description = "Created before"),
     ),
-    responses((status = 200, body = RecordList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses(
+        (status = 200, body = RecordList),
+        (status = 400, description = "A bad value, or a parameter that is not one of these (named in `field`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The merchant or campaign named is not the key's", body = ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 pub async fn list_redpacks(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<RecordList>, ApiError> {
     let offset = number("offset", query.offset.as_deref(), 0, u64::from(u32::MAX))?;
     let limit = number("limit", query.limit.as_deref(), 20, 1000)?;
@@ -278,8 +306,23 @@ pub async fn list_redpacks(
             "必须在 1 到 1000 之间",
         )));
     }
+    let merchant = query.merchant.clone().filter(|m| !m.is_empty());
+    if let Some(m) = &merchant {
+        known_merchant(&tenant.0, "merchant", m)?;
+    }
+    let campaign_id = query.campaign_id.clone().filter(|s| !s.is_empty());
+    if let Some(id) = &campaign_id {
+        let found = hongbao_core::campaign::get(state.payouts.ledger(), id).await?;
+        if !found.is_some_and(|c| tenant.0.merchants.contains(&c.merchant)) {
+            return Err(ApiError::UnknownFilter {
+                field: "campaign_id",
+                what: "campaign",
+                value: id.clone(),
+            });
+        }
+    }
     let filter = ListFilter {
-        merchants: query.merchant.clone().into_iter().collect(),
+        merchants: merchant.into_iter().collect(),
         status: query
             .status
             .as_deref()
@@ -289,7 +332,7 @@ pub async fn list_redpacks(
             .map_err(ApiError::BadField)?,
         re_openid: query.re_openid.clone().filter(|s| !s.is_empty()),
         mch_billno: query.mch_billno.clone().filter(|s| !s.is_empty()),
-        campaign_id: query.campaign_id.clone().filter(|s| !s.is_empty()),
+        campaign_id,
         created_from_ms: time_ms("created_from", query.created_from.as_deref())?,
         created_to_ms: time_ms("created_to", query.created_to.as_deref())?,
     };
@@ -318,7 +361,8 @@ pub async fn list_redpacks(
 pub async fn get_redpack(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
 ) -> Result<Json<RecordJson>, ApiError> {
     let found = state
         .payouts
@@ -332,20 +376,22 @@ pub async fn get_redpack(
 #[utoipa::path(
     get, path = "/v1/redpacks/{id}/attempts", tag = "redpacks",
     params(("id" = String, Path, description = "The record's id")),
-    responses((status = 200, description = "Oldest first"), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "Oldest first", body = [AttemptJson]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn get_attempts(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<Attempt>>, ApiError> {
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
+) -> Result<Json<Vec<AttemptJson>>, ApiError> {
     state
         .payouts
         .get(&tenant.0, &id)
         .await?
         .ok_or(ApiError::NotFound("red packet"))?;
-    Ok(Json(state.payouts.ledger().attempts(&id).await?))
+    let attempts: Vec<Attempt> = state.payouts.ledger().attempts(&id).await?;
+    Ok(Json(attempts.iter().map(json::attempt_json).collect()))
 }
 
 /// Which record to ask WeChat about.
@@ -353,6 +399,10 @@ pub async fn get_attempts(
 pub struct StatusQuery {
     id: Option<String>,
     mch_billno: Option<String>,
+}
+
+impl QueryNames for StatusQuery {
+    const NAMES: &'static [&'static str] = &["id", "mch_billno"];
 }
 
 /// Asks WeChat (gethbinfo) about a red packet now, and updates it.
@@ -368,7 +418,7 @@ pub struct StatusQuery {
 pub async fn redpack_status(
     State(state): State<AppState>,
     tenant: Tenant,
-    Query(query): Query<StatusQuery>,
+    Params(query): Params<StatusQuery>,
 ) -> Result<Json<StatusJson>, ApiError> {
     let selector = match (
         query.id.filter(|s| !s.is_empty()),
@@ -420,15 +470,8 @@ pub struct MerchantJson {
     pub paused_at: Option<String>,
 }
 
-async fn merchants_of(
-    state: &AppState,
-    tenant: &TenantConfig,
-) -> Result<Vec<MerchantJson>, ApiError> {
-    let health = state.payouts.health().await;
-    if health.database != "ok" {
-        return Err(ApiError::Unavailable);
-    }
-    Ok(health
+fn tenant_merchants(health: Health, tenant: &TenantConfig) -> Vec<MerchantJson> {
+    health
         .merchants
         .into_iter()
         .filter(|m| tenant.merchants.contains(&m.name))
@@ -442,7 +485,18 @@ async fn merchants_of(
             name: m.name,
             mch_id: m.mch_id,
         })
-        .collect())
+        .collect()
+}
+
+async fn merchants_of(
+    state: &AppState,
+    tenant: &TenantConfig,
+) -> Result<Vec<MerchantJson>, ApiError> {
+    let health = state.payouts.health().await;
+    if health.database != "ok" {
+        return Err(ApiError::Unavailable);
+    }
+    Ok(tenant_merchants(health, tenant))
 }
 
 /// The tenant's merchants and whether they are paused.
@@ -454,6 +508,7 @@ async fn merchants_of(
 pub async fn list_merchants(
     State(state): State<AppState>,
     tenant: Tenant,
+    _: Params<NoParams>,
 ) -> Result<Json<Vec<MerchantJson>>, ApiError> {
     Ok(Json(merchants_of(&state, &tenant.0).await?))
 }
@@ -466,19 +521,62 @@ fn own_merchant(tenant: &TenantConfig, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A `merchant` filter: 404 when the tenant has no such merchant.
+pub(crate) fn known_merchant(
+    tenant: &TenantConfig,
+    field: &'static str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if tenant.merchants.iter().any(|m| m == name) {
+        Ok(())
+    } else {
+        Err(ApiError::UnknownFilter {
+            field,
+            what: "merchant",
+            value: name.to_owned(),
+        })
+    }
+}
+
+/// Pause and resume take no body; an empty object (or nothing) is fine.
+fn no_body(body: &Bytes) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match parse_body(body)? {
+        Value::Object(o) if o.is_empty() => Ok(()),
+        Value::Object(o) => {
+            let field = o.keys().next().cloned().unwrap_or_default();
+            Err(ApiError::BadField(InvalidField::new(
+                field,
+                "is not a field here: this call takes no body (or {})",
+                "不是此接口的字段：此接口不需要请求体（或 {}）",
+            )))
+        }
+        other => Err(ApiError::InvalidJson(format!(
+            "expected nothing or {{}}, found {}",
+            json::type_name(&other)
+        ))),
+    }
+}
+
 /// Pauses a merchant's payouts.
 #[utoipa::path(
     post, path = "/v1/merchants/{name}/pause", tag = "merchants",
     params(("name" = String, Path, description = "The merchant")),
-    responses((status = 200, body = [MerchantJson]), (status = 404, body = ErrorBody)),
+    request_body(content = json::EmptyRequest, description = "Nothing, or `{}`"),
+    responses((status = 200, body = [MerchantJson]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn pause_merchant(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
+    _: Params<NoParams>,
+    RawBody(body): RawBody,
 ) -> Result<Json<Vec<MerchantJson>>, ApiError> {
     own_merchant(&tenant.0, &name)?;
+    no_body(&body)?;
     state.payouts.pause(&name).await?;
     tracing::info!(merchant = %name, "paused through the API");
     Ok(Json(merchants_of(&state, &tenant.0).await?))
@@ -488,50 +586,233 @@ pub async fn pause_merchant(
 #[utoipa::path(
     post, path = "/v1/merchants/{name}/resume", tag = "merchants",
     params(("name" = String, Path, description = "The merchant")),
-    responses((status = 200, body = [MerchantJson]), (status = 404, body = ErrorBody)),
+    request_body(content = json::EmptyRequest, description = "Nothing, or `{}`"),
+    responses((status = 200, body = [MerchantJson]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn resume_merchant(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
+    _: Params<NoParams>,
+    RawBody(body): RawBody,
 ) -> Result<Json<Vec<MerchantJson>>, ApiError> {
     own_merchant(&tenant.0, &name)?;
+    no_body(&body)?;
     state.payouts.resume(&name).await?;
     tracing::info!(merchant = %name, "resumed through the API");
     Ok(Json(merchants_of(&state, &tenant.0).await?))
 }
 
-/// The service's health: the database and paused merchants.
-#[utoipa::path(
-    get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Database reachable (status ok, or degraded when a merchant is paused)"), (status = 503, description = "Database unavailable"))
-)]
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let health = state.payouts.health().await;
-    let code = if health.status == "unavailable" {
+/// The service's health, as a load balancer needs it: no merchant is named.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthJson {
+    /// `ok`; `degraded` while a merchant is paused; `unavailable` when the
+    /// database cannot be used (then the answer is 503).
+    pub status: &'static str,
+    /// `ok` or `unavailable`.
+    pub database: &'static str,
+}
+
+/// The health of the service and of the key's own merchants.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TenantHealthJson {
+    /// `ok`; `degraded` while one of the key's merchants is paused;
+    /// `unavailable` when the database cannot be used (then the answer is 503).
+    pub status: &'static str,
+    /// `ok` or `unavailable`.
+    pub database: &'static str,
+    /// The key's merchants and their pauses.
+    pub merchants: Vec<MerchantJson>,
+}
+
+fn health_code(status: &str) -> StatusCode {
+    if status == "unavailable" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
-    };
-    (code, Json(health))
+    }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.payouts.metrics_text().await?;
-    Ok((
+fn database_word(health: &Health) -> &'static str {
+    if health.status == "unavailable" || health.database != "ok" {
+        "unavailable"
+    } else {
+        "ok"
+    }
+}
+
+/// The service's health: for load balancers, no key needed.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "Usable: `ok`, or `degraded` while a merchant is paused", body = HealthJson),
+        (status = 503, description = "The database cannot be used", body = HealthJson),
+    )
+)]
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthJson>) {
+    let health = state.payouts.health().await;
+    let answer = HealthJson {
+        status: health.status,
+        database: database_word(&health),
+    };
+    (health_code(answer.status), Json(answer))
+}
+
+/// The service's health with the key's own merchants and their pauses.
+#[utoipa::path(
+    get, path = "/v1/health", tag = "operations",
+    responses(
+        (status = 200, description = "Usable: `ok`, or `degraded` while one of the key's merchants is paused", body = TenantHealthJson),
+        (status = 401, body = ErrorBody),
+        (status = 503, description = "The database cannot be used", body = TenantHealthJson),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn tenant_health(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    _: Params<NoParams>,
+) -> (StatusCode, Json<TenantHealthJson>) {
+    let health = state.payouts.health().await;
+    let database = database_word(&health);
+    let unavailable = database == "unavailable";
+    let merchants = tenant_merchants(health, &tenant.0);
+    let status = if unavailable {
+        "unavailable"
+    } else if merchants.iter().any(|m| m.paused) {
+        "degraded"
+    } else {
+        "ok"
+    };
+    (
+        health_code(status),
+        Json(TenantHealthJson {
+            status,
+            database,
+            merchants,
+        }),
+    )
+}
+
+/// The service's whole health (every merchant, the database's error):
+/// the operator listener's `/healthz`.
+pub async fn operator_health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let health = state.payouts.health().await;
+    (health_code(health.status), Json(health))
+}
+
+/// Every figure in Prometheus' text format, the listener's included
+/// (before the OpenMetrics `# EOF`).
+async fn metrics_text(state: &AppState) -> Result<String, ApiError> {
+    let mut text = state.payouts.metrics_text().await?;
+    let http = state.http.render();
+    match text.rfind("# EOF") {
+        Some(at) => text.insert_str(at, &http),
+        None => text.push_str(&http),
+    }
+    Ok(text)
+}
+
+fn prometheus(text: String) -> Response {
+    (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
     )
-        .into_response())
+        .into_response()
+}
+
+/// The value of a sample line's `merchant` label, if it has one.
+fn merchant_label(line: &str) -> Option<String> {
+    let (_, labels) = line.split_once('{')?;
+    let (at, _) = labels
+        .match_indices("merchant=\"")
+        .find(|(at, _)| *at == 0 || matches!(labels.as_bytes()[at - 1], b',' | b' '))?;
+    let mut value = String::new();
+    let mut chars = labels[at + "merchant=\"".len()..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                other => value.push(other),
+            },
+            '"' => return Some(value),
+            other => value.push(other),
+        }
+    }
+    None
+}
+
+/// Keeps the samples of the tenant's merchants and those of no merchant.
+pub fn tenant_metrics(text: &str, merchants: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let keep =
+            line.starts_with('#') || merchant_label(line).is_none_or(|m| merchants.contains(&m));
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Prometheus metrics of the key's merchants (and of the service).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format: the service's figures and those of the key's merchants", content_type = "text/plain"),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn metrics(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    _: Params<NoParams>,
+) -> Result<Response, ApiError> {
+    let text = metrics_text(&state).await?;
+    Ok(prometheus(tenant_metrics(&text, &tenant.0.merchants)))
+}
+
+/// Every merchant's metrics: the operator listener's `/metrics`.
+pub async fn operator_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(prometheus(metrics_text(&state).await?))
 }
 
 /// Answers unknown paths in the API's error shape.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("route")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_sees_the_samples_of_its_merchants_only() {
+        let text = "# HELP hongbao_merchant_paused Paused.\n\
+                    # TYPE hongbao_merchant_paused gauge\n\
+                    hongbao_merchant_paused{merchant=\"main\"} 0\n\
+                    hongbao_merchant_paused{merchant=\"second\"} 1\n\
+                    hongbao_wechat_calls_total{merchant=\"second\",api=\"sendredpack\",outcome=\"sent\"} 3\n\
+                    hongbao_payouts{status=\"sent\",merchant=\"ma\\\"in\"} 3\n\
+                    hongbao_database_errors_total 0\n\
+                    # EOF\n";
+        let mine = tenant_metrics(text, &["main".to_owned()]);
+        assert!(mine.contains("merchant=\"main\"} 0"));
+        assert!(!mine.contains("second"), "{mine}");
+        assert!(!mine.contains("ma\\\"in"), "{mine}");
+        assert!(mine.contains("hongbao_database_errors_total 0"));
+        assert!(mine.contains("# TYPE hongbao_merchant_paused gauge"));
+        assert!(mine.ends_with("# EOF\n"));
+        assert_eq!(
+            merchant_label("x{merchant=\"ma\\\"in\"} 1").as_deref(),
+            Some("ma\"in")
+        );
+        assert_eq!(merchant_label("x{submerchant=\"a\"} 1"), None);
+    }
 }

@@ -323,11 +323,30 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     browser.shot("02-overview").await;
 
     // Send a red packet from the form; it shows up sent, with its attempt.
+    // The texts are left empty (placeholders only): the body carries none,
+    // and the merchant's defaults apply.
     browser.click("#nav-payouts").await;
     browser
         .fill("#send-openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
         .await;
     browser.fill("#send-amount", "1.88").await;
+    let texts = browser
+        .js(
+            "return ['#send-wishing', '#send-act-name', '#send-remark'].map(c => { const e = document.querySelector(c); return [e.value, e.placeholder !== ''] })",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        texts,
+        json!([["", true], ["", true], ["", true]]),
+        "the texts start empty, with placeholders"
+    );
+    browser
+        .js(
+            "window.sentBodies = []; const send = window.fetch; window.fetch = (url, options) => { if (options && options.body && String(url).includes('/v1/redpacks')) window.sentBodies.push(String(options.body)); return send(url, options); }; return true",
+            json!([]),
+        )
+        .await;
     browser.click("#send-submit").await;
     let status = browser
         .until(
@@ -346,6 +365,17 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     assert!(id.starts_with("rp_"), "{id}");
     let record = api_get(&http, &base, &key, &format!("/v1/redpacks/{id}")).await;
     assert_eq!(record["total_amount"], 188, "{record}");
+    let sent = browser.js("return window.sentBodies", json!([])).await;
+    let sent: Value = serde_json::from_str(sent[0].as_str().unwrap()).unwrap();
+    for text in ["wishing", "act_name", "remark"] {
+        assert!(sent.get(text).is_none(), "the form sent {text}: {sent}");
+    }
+    // The sandbox merchant's configured texts.
+    assert_eq!(
+        (&record["wishing"], &record["act_name"], &record["remark"]),
+        (&json!("恭喜发财"), &json!("sandbox"), &json!("sandbox")),
+        "{record}"
+    );
     assert!(
         browser
             .text("#attempts-table")
@@ -377,7 +407,7 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     let bad = dir.path().join("bad.csv");
     std::fs::write(
         &bad,
-        "openid,amount\noE2eConsole00000000000000001,1.00\nnot-an-openid,1.00\noE2eConsole00000000000000002,0.10\n",
+        "openid,amount\noE2eConsole00000000000000001,1.00\nnot-an-openid,1.00\noE2eConsole00000000000000002,0.10\noE2eConsole00000000000000001,1.00\n",
     )
     .unwrap();
     browser.click("#nav-campaigns").await;
@@ -385,11 +415,21 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     let lines = browser
         .until(
             "the bad rows",
-            "const rows = [...document.querySelectorAll('#campaign-errors tr.bad-row')]; return rows.length >= 2 && rows.map(r => r.getAttribute('data-line'))",
+            "const rows = [...document.querySelectorAll('#campaign-errors tr.bad-row')]; return rows.length >= 3 && rows.map(r => r.getAttribute('data-line'))",
             json!([]),
         )
         .await;
-    assert_eq!(lines, json!(["3", "4"]), "bad rows by line");
+    assert_eq!(lines, json!(["3", "4", "5"]), "bad rows by line");
+    // The repeated openid names the form's checkbox, not a command's flag.
+    let repeat = browser
+        .text("#campaign-errors tr.bad-row[data-line=\"5\"]")
+        .await;
+    assert!(
+        repeat.contains("Allow an openid on several rows")
+            && !repeat.contains("allow-repeat")
+            && !repeat.contains("allow_repeat"),
+        "{repeat}"
+    );
     browser.shot("05-campaign-bad-rows").await;
 
     // The good file runs to the end.
