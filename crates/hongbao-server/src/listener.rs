@@ -390,33 +390,69 @@ async fn connection(
     let service = {
         let (conn, stats) = (conn.clone(), stats.clone());
         hyper::service::service_fn(move |request| {
-            handle(router.clone(), conn.clone(), limits, stats.clone(), request)
+            Box::pin(handle(
+                router.clone(),
+                conn.clone(),
+                limits,
+                stats.clone(),
+                request,
+            ))
         })
     };
-    let connection = hyper::server::conn::http1::Builder::new()
+    let mut connection = hyper::server::conn::http1::Builder::new()
         // Our reader keeps the time (idle and head separately); hyper's
         // own head timeout would count the idle time too.
         .header_read_timeout(None)
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
     let mut closing = false;
-    loop {
+    let ended = loop {
         tokio::select! {
-            _ = connection.as_mut() => break,
+            ended = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => break ended,
             _ = stop.wait_for(|stop| *stop), if !closing => {
                 closing = true;
-                connection.as_mut().graceful_shutdown();
+                Pin::new(&mut connection).graceful_shutdown();
             }
             () = conn.evict.notified(), if !closing => {
                 closing = true;
-                connection.as_mut().graceful_shutdown();
+                Pin::new(&mut connection).graceful_shutdown();
             }
         }
+    };
+    if ended.is_ok() && !closing {
+        linger(connection.into_parts().io.into_inner().stream).await;
     }
     open.remove(conn.id);
     stats.open.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
+}
+
+/// The most a closing connection reads and throws away, and for how long.
+const LINGER_BYTES: usize = 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Closes a connection that hyper is done with as nginx's lingering close
+/// does: the answer is sent (write side shut), then what the client still
+/// sends is read and dropped until it closes too, within bounds. Closing
+/// with unread data would send a reset, and a client still sending a body
+/// that was refused (a 413 answered from `Content-Length`) would lose the
+/// answer to it.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut buf = vec![0; 16 * 1024];
+    let mut read = 0;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while read < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// One request: marks the connection busy until its answer is written,
