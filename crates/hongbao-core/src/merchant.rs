@@ -1,13 +1,18 @@
-//! Turning a merchant's configuration into a working protocol client.
+//! A merchant ready to pay: its configuration turned into working protocol
+//! clients, with the pace of its calls.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use hongbao_wxpay::transport::certificates_from_pem;
-use hongbao_wxpay::{Client, ClientIdentity, HttpTransport, TransportConfig};
+use hongbao_wxpay::{
+    Client, ClientIdentity, HttpTransport, OfficialAccount, OfficialAccountConfig, TransportConfig,
+};
 use secrecy::ExposeSecret;
 
 use crate::config::{CertificateSource, MerchantConfig};
+use crate::pacer::Pacer;
+use crate::rail::Rails;
 
 /// Why a merchant's client could not be built: the key and the fix.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -90,3 +95,64 @@ pub fn client(merchant: &MerchantConfig) -> Result<Client, SetupError> {
         Arc::new(transport),
     ))
 }
+
+/// A merchant ready to pay: its configuration, its clients for the rails
+/// it pays on, and its pace.
+#[derive(Debug)]
+pub struct MerchantRuntime {
+    /// The configuration.
+    pub config: MerchantConfig,
+    /// The clients of its rails.
+    pub rails: Rails,
+    /// The pace of its calls (shared through the database by every
+    /// process that calls on the merchant's behalf).
+    pub pacer: Pacer,
+    /// The official account's client (follow checks), built on first use;
+    /// its access token is cached and shared by every claim.
+    official_account: std::sync::OnceLock<Result<Option<OfficialAccount>, String>>,
+}
+
+impl MerchantRuntime {
+    /// Builds the merchant's client, and its pace shared through `db`.
+    pub fn new(
+        config: MerchantConfig,
+        db: &crate::store::db::Db,
+    ) -> Result<MerchantRuntime, SetupError> {
+        let rails = Rails::new(client(&config)?);
+        let pacer = Pacer::per_minute(db.clone(), config.mch_id.as_str(), config.rate_per_minute);
+        Ok(MerchantRuntime {
+            config,
+            rails,
+            pacer,
+            official_account: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The official account's client, if the merchant has an `app_secret`.
+    pub fn official_account(&self) -> Result<Option<&OfficialAccount>, String> {
+        self.official_account
+            .get_or_init(|| {
+                let Some(secret) = &self.config.app_secret else {
+                    return Ok(None);
+                };
+                let mut config =
+                    OfficialAccountConfig::new(self.config.appid.clone(), secret.clone());
+                config.base_url = self.config.oa_base.clone();
+                config.extra_roots = extra_roots(&self.config).map_err(|e| e.to_string())?;
+                OfficialAccount::new(config)
+                    .map(Some)
+                    .map_err(|e| format!("merchants.{}: {e}", self.config.name))
+            })
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
+    }
+
+    /// The merchant's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// The merchants of a process, by name.
+pub type Merchants = std::collections::BTreeMap<String, Arc<MerchantRuntime>>;

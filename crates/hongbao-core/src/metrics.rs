@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use hongbao_wxpay::Api;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::ledger::{Pause, StatusTotal};
+use crate::model::{Pause, StatusTotal};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -130,21 +129,21 @@ impl Metrics {
     }
 
     /// Counts a call to WeChat.
-    pub fn call(&self, merchant: &str, api: Api, outcome: &str) {
+    pub fn call(&self, merchant: &str, api: &str, outcome: &str) {
         self.calls
             .get_or_create(&CallLabels {
                 merchant: merchant.to_owned(),
-                api: api.name().to_owned(),
+                api: api.to_owned(),
                 outcome: outcome.to_owned(),
             })
             .inc();
     }
 
     /// Observes WeChat's latency.
-    pub fn wechat_latency(&self, api: Api, latency: Duration) {
+    pub fn wechat_latency(&self, api: &str, latency: Duration) {
         self.latency
             .get_or_create(&ApiLabels {
-                api: api.name().to_owned(),
+                api: api.to_owned(),
             })
             .observe(latency.as_secs_f64());
     }

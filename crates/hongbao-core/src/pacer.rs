@@ -21,10 +21,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::AssertSqlSafe;
 use tokio::time::Instant;
 
-use crate::db::{Db, DbError, Dialect};
+use crate::store::db::{Db, DbError};
 
 /// How long a `FREQ_LIMIT` slows the merchant down (µs).
 const SLOW_FOR_US: i64 = 60_000_000;
@@ -231,59 +230,14 @@ impl Pacer {
         }
     }
 
-    /// Reads the merchant's pace under a write lock, applies `change`
-    /// (`next`, `slow_until`, `now` → new `next`, `slow_until`, result) and
-    /// stores it. Answers the database's `now`, the local instant that
-    /// matches it, and `change`'s result.
+    /// Reads the merchant's pace under a write lock, applies `change` and
+    /// stores it ([`crate::store::pace::update`]).
     async fn update<T, F>(&self, change: F) -> Result<(i64, Instant, T), DbError>
     where
         T: Send + 'static,
         F: Fn(i64, i64, i64) -> (i64, i64, T) + Send + Sync + Clone + 'static,
     {
-        let now_sql = self.db.now_us_sql();
-        let lock = match self.db.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
-        let mch_id = self.mch_id.clone();
-        self.db
-            .write(move |tx| {
-                let (mch_id, change) = (mch_id.clone(), change.clone());
-                Box::pin(async move {
-                    let sql = format!(
-                        "INSERT INTO merchant_pace (mch_id, next_slot_us, slow_until_us) \
-                         VALUES ($1, {now_sql}, 0) ON CONFLICT (mch_id) DO NOTHING"
-                    );
-                    sqlx::query(AssertSqlSafe(sql))
-                        .bind(mch_id.clone())
-                        .execute(&mut **tx)
-                        .await?;
-                    let sql = format!(
-                        "SELECT next_slot_us, slow_until_us, {now_sql} FROM merchant_pace \
-                         WHERE mch_id = $1{lock}"
-                    );
-                    let (next, slow_until, now): (i64, i64, i64) =
-                        sqlx::query_as(AssertSqlSafe(sql))
-                            .bind(mch_id.clone())
-                            .fetch_one(&mut **tx)
-                            .await?;
-                    // The database's `now` was read just now: the local
-                    // clock at this moment is its counterpart.
-                    let local = Instant::now();
-                    let (next, slow_until, result) = change(next, slow_until, now);
-                    sqlx::query(
-                        "UPDATE merchant_pace SET next_slot_us = $1, slow_until_us = $2 \
-                         WHERE mch_id = $3",
-                    )
-                    .bind(next)
-                    .bind(slow_until)
-                    .bind(mch_id)
-                    .execute(&mut **tx)
-                    .await?;
-                    Ok((now, local, result))
-                })
-            })
-            .await
+        crate::store::pace::update(&self.db, &self.mch_id, change).await
     }
 }
 

@@ -6,16 +6,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hongbao_wxpay::{GetHbInfo, HbInfo, InvalidField, MchBillNo, QueryOutcome, classify_query};
+use hongbao_wxpay::{HbInfo, InvalidField, MchBillNo, Prepared};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::TenantConfig;
-use crate::db::DbError;
-use crate::dispatch::{Events, MerchantRuntime, Merchants};
-use crate::ledger::{Idempotency, Ledger, ListFilter, NewRecord, Pause, StoreError, Stored};
+use crate::events::Events;
+use crate::merchant::{MerchantRuntime, Merchants};
 use crate::metrics::Metrics;
-use crate::model::{Redpack, RedpackInput, Status, ValidRedpack};
+use crate::model::{
+    AttemptRow, Awaiting, Pause, PauseKind, QueryVerdict, Redpack, RedpackInput, ValidRedpack,
+};
+use crate::rail::redpack;
+use crate::store::db::DbError;
+use crate::store::{Idempotency, Ledger, ListFilter, NewRecord, StoreError, Stored};
 
 /// Why a payout was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +234,7 @@ impl Payouts {
             campaign_id,
             campaign_line: None,
             prize_id,
+            daily_cap: None,
         };
         let (tx, rx) = oneshot::channel();
         self.inserts
@@ -315,46 +320,19 @@ impl Payouts {
             .merchants
             .get(&record.merchant)
             .ok_or(StatusError::NotFound)?;
-        let billno =
-            MchBillNo::parse(&record.mch_billno).map_err(|e| StatusError::Wechat(e.to_string()))?;
-        let prepared = merchant
-            .client
-            .prepare(&GetHbInfo { mch_billno: billno })
-            .map_err(|e| StatusError::Wechat(e.to_string()))?;
-        merchant.pacer.wait().await?;
-        let started = std::time::SystemTime::now();
-        let clock = std::time::Instant::now();
-        let result = merchant.client.call(&prepared).await;
-        let latency = clock.elapsed();
-        let outcome = classify_query(&result);
-        // Kept with the record's other calls, and counted, like the
-        // dispatcher's.
-        let label = crate::dispatch::query_label(&outcome);
-        self.metrics
-            .call(&record.merchant, hongbao_wxpay::Api::GetHbInfo, label);
-        self.metrics
-            .wechat_latency(hongbao_wxpay::Api::GetHbInfo, latency);
-        let row = crate::dispatch::attempt_row(
-            hongbao_wxpay::Api::GetHbInfo,
-            &record.mch_billno,
-            started,
-            latency,
-            label,
-            &result,
-        );
+        let (verdict, row, info) = self
+            .ask_wechat(merchant, &record.mch_billno, Some(&record.request))
+            .await?;
+        // Kept with the record's other calls, like the dispatcher's.
         self.ledger.add_attempt(&record.id, row).await?;
-        match outcome {
-            QueryOutcome::Found(info) => {
-                if let Some(status) = Status::from_wechat(info.status) {
-                    self.ledger
-                        .record_wechat_status(
-                            &record.id,
-                            status,
-                            info.status.as_str(),
-                            info.detail_id.as_deref(),
-                            info.refund_amount,
-                        )
-                        .await?;
+        match (verdict, info) {
+            (QueryVerdict::AnotherOrder, _) => Err(StatusError::Wechat(format!(
+                "another order (of another amount or receiver) holds mch_billno {} at WeChat; the record is not changed",
+                record.mch_billno
+            ))),
+            (verdict, Some(info)) => {
+                if let QueryVerdict::Found(state) = &verdict {
+                    self.ledger.record_wechat_status(&record.id, state).await?;
                 }
                 let record = self
                     .ledger
@@ -363,17 +341,37 @@ impl Payouts {
                     .ok_or(StatusError::NotFound)?;
                 Ok(WechatStatus {
                     record,
-                    info: Some(*info),
+                    info: Some(info),
                     not_found: false,
                 })
             }
-            QueryOutcome::NotFound => Ok(WechatStatus {
+            (QueryVerdict::NotFound, None) => Ok(WechatStatus {
                 record,
                 info: None,
                 not_found: true,
             }),
-            other => Err(StatusError::Wechat(format!("{other:?}"))),
+            (other, None) => Err(StatusError::Wechat(format!("{other:?}"))),
         }
+    }
+
+    /// One gethbinfo of `mch_billno` now, at the merchant's pace, counted
+    /// like every call; compared with `request` when a record is asked about.
+    async fn ask_wechat(
+        &self,
+        merchant: &MerchantRuntime,
+        mch_billno: &str,
+        request: Option<&Prepared>,
+    ) -> Result<(QueryVerdict, AttemptRow, Option<HbInfo>), StatusError> {
+        let client = merchant.rails.redpack();
+        let query = redpack::query_request(client, mch_billno).map_err(StatusError::Wechat)?;
+        merchant.pacer.wait().await?;
+        let called = redpack::call(client, &query).await;
+        let (verdict, row, info) =
+            redpack::query_outcome(mch_billno, request, &Awaiting::Nothing, &called);
+        self.metrics
+            .call(merchant.name(), row.api, row.outcome.as_str());
+        self.metrics.wechat_latency(row.api, called.latency);
+        Ok((verdict, row, info))
     }
 
     /// Asks WeChat (gethbinfo) about order `mch_billno` of `merchant` that
@@ -385,35 +383,20 @@ impl Payouts {
         mch_billno: &MchBillNo,
     ) -> Result<Option<HbInfo>, StatusError> {
         let merchant = self.merchants.get(merchant).ok_or(StatusError::NotFound)?;
-        let prepared = merchant
-            .client
-            .prepare(&GetHbInfo {
-                mch_billno: mch_billno.clone(),
-            })
-            .map_err(|e| StatusError::Wechat(e.to_string()))?;
-        merchant.pacer.wait().await?;
-        let clock = std::time::Instant::now();
-        let result = merchant.client.call(&prepared).await;
-        let outcome = classify_query(&result);
         // Counted like every call, though there is no record to keep it with.
-        let label = crate::dispatch::query_label(&outcome);
-        self.metrics
-            .call(merchant.name(), hongbao_wxpay::Api::GetHbInfo, label);
-        self.metrics
-            .wechat_latency(hongbao_wxpay::Api::GetHbInfo, clock.elapsed());
-        match outcome {
-            QueryOutcome::Found(info) => Ok(Some(*info)),
-            QueryOutcome::NotFound => Ok(None),
-            other => Err(StatusError::Wechat(format!("{other:?}"))),
+        let (verdict, _, info) = self.ask_wechat(merchant, mch_billno.as_str(), None).await?;
+        match (verdict, info) {
+            (_, Some(info)) => Ok(Some(info)),
+            (QueryVerdict::NotFound, None) => Ok(None),
+            (other, None) => Err(StatusError::Wechat(format!("{other:?}"))),
         }
     }
 
     /// Stops a merchant's payouts (an operator's decision).
     pub async fn pause(&self, merchant: &str) -> Result<(), DbError> {
-        let (message, _) =
-            crate::decide::pause_messages("operator", None).expect("an operator's pause has words");
+        let (message, _) = PauseKind::Operator.messages(None);
         self.ledger
-            .pause(merchant, "operator", None, &message)
+            .pause(merchant, PauseKind::Operator, None, &message)
             .await?;
         // Records already claimed stop before their call, too.
         let epoch = self.events.pause_epoch();

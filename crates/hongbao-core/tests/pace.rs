@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hongbao_core::db::Db;
 use hongbao_core::pacer::Pacer;
+use hongbao_core::store::db::Db;
 use tokio::time::Instant;
 
 async fn shared_db(dir: &std::path::Path) -> Db {
@@ -83,8 +83,10 @@ async fn a_freq_limit_seen_by_one_process_slows_the_other() {
     let one = Pacer::per_minute(db.clone(), "main", 6_000);
     let other = Pacer::per_minute(db.clone(), "main", 6_000);
     one.wait().await.unwrap();
-    one.slow_down().await;
+    // From before the slow-down: its minute starts at the database's clock
+    // inside `slow_down`.
     let start = Instant::now();
+    one.slow_down().await;
     for _ in 0..10 {
         other.wait().await.unwrap();
     }

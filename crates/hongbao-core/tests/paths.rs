@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{assert_paid_exactly_once, openid, start, start_with};
 use hongbao_core::dispatch::DispatchConfig;
-use hongbao_core::ledger::Scope;
+use hongbao_core::model::Scope;
 use hongbao_core::model::Status;
 use hongbao_sandbox::Probability;
 use hongbao_wxpay::Fen;
@@ -203,8 +203,12 @@ async fn a_record_left_mid_call_is_queried_before_anything_is_resent() {
         .unwrap();
     assert_eq!(ghost.len(), 1);
     let merchant = env.payouts.merchants()["main"].clone();
-    let sent = merchant.client.call(&ghost[0].request).await.unwrap();
-    assert!(sent.is_success());
+    let sent = merchant.rails.send(&ghost[0]).await;
+    assert!(
+        matches!(sent.verdict, hongbao_core::model::SendVerdict::Accepted(_)),
+        "{:?}",
+        sent.verdict
+    );
     assert_eq!(env.sandbox.ledger().len(), 1);
 
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -256,10 +260,9 @@ async fn a_late_outcome_after_the_lease_expired_is_not_recorded() {
         taken[0].needs_query,
         "a record left in flight is queried first"
     );
-    let outcome = hongbao_core::ledger::Transition::Failed {
-        err_code: "X".into(),
-        message: "late".into(),
-        zh_message: "迟".into(),
+    let outcome = hongbao_core::model::Transition::Failed {
+        code: hongbao_core::model::Code::new("X", "late", "迟"),
+        nothing_paid: true,
     };
     let applied = ledger
         .record(
@@ -307,7 +310,7 @@ async fn reconciliation_follows_sent_packets_until_opened_or_refunded() {
 }
 
 async fn make_reconcile_due(env: &common::Env) {
-    sqlx::query("UPDATE redpacks SET reconcile_at = 0 WHERE reconcile_at IS NOT NULL")
+    sqlx::query("UPDATE payouts SET reconcile_at = 0 WHERE reconcile_at IS NOT NULL")
         .execute(env.payouts.ledger().db().pool())
         .await
         .unwrap();

@@ -156,7 +156,7 @@ async fn a_refused_payout_gives_back_the_budget_and_the_daily_count() {
         .unwrap();
     assert_eq!(back.status, PrizeStatus::Pending);
     assert_eq!(back.last_err_code.as_deref(), Some("SENDNUM_LIMIT"));
-    assert_eq!(back.redpack_id, None);
+    assert_eq!(back.payout_id, None);
     let refused = prize::get_activity(env.payouts.ledger(), "acme", "refused")
         .await
         .unwrap()

@@ -144,12 +144,13 @@ pub struct UploadQuery {
     scene_id: Option<String>,
     budget: Option<String>,
     allow_repeat: Option<String>,
+    per_openid_daily: Option<String>,
     dry_run: Option<String>,
 }
 
 /// The options of an upload, by name (query parameters of a CSV upload,
 /// fields of a JSON one besides `rows`).
-pub const UPLOAD_OPTIONS: [&str; 11] = [
+pub const UPLOAD_OPTIONS: [&str; 12] = [
     "name",
     "merchant",
     "amount",
@@ -160,6 +161,7 @@ pub const UPLOAD_OPTIONS: [&str; 11] = [
     "scene_id",
     "budget",
     "allow_repeat",
+    "per_openid_daily",
     "dry_run",
 ];
 
@@ -204,6 +206,10 @@ pub struct CampaignRequest {
     pub budget: Option<String>,
     /// Allow an openid on several rows (default false).
     pub allow_repeat: Option<bool>,
+    /// The most payouts an openid gets from the merchant's campaigns in a
+    /// day (Beijing time), this one included; rows over it are stored
+    /// `failed` (`CAMPAIGN_DAILY_CAP`) and never sent.
+    pub per_openid_daily: Option<u64>,
     /// Validate only: nothing is stored (default false).
     pub dry_run: Option<bool>,
     /// The payouts.
@@ -267,7 +273,7 @@ pub struct RowErrorJson {
 
 impl UploadQuery {
     /// Which options are given, in the order of [`UPLOAD_OPTIONS`].
-    fn given(&self) -> [bool; 11] {
+    fn given(&self) -> [bool; 12] {
         [
             &self.name,
             &self.merchant,
@@ -279,9 +285,38 @@ impl UploadQuery {
             &self.scene_id,
             &self.budget,
             &self.allow_repeat,
+            &self.per_openid_daily,
             &self.dry_run,
         ]
         .map(Option::is_some)
+    }
+}
+
+/// A whole number or `null` in a JSON upload, kept as the query's text.
+fn whole(object: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(other) => Err(json::bad(
+            field,
+            format!("must be a whole number from 1, not {other}"),
+            format!("必须是不小于 1 的整数，而不是 {other}"),
+        )),
+    }
+}
+
+/// `per_openid_daily`: a whole number from 1, or absent.
+fn daily_cap(text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(bad(
+                "per_openid_daily",
+                format!("{text:?} must be a whole number from 1 (payouts per openid per day)"),
+                format!("{text:?} 必须是不小于 1 的整数（每个 openid 每日笔数）"),
+            )),
+        },
     }
 }
 
@@ -358,6 +393,7 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
         scene_id: text("scene_id")?,
         budget: text("budget")?,
         allow_repeat: boolean(object, "allow_repeat")?,
+        per_openid_daily: whole(object, "per_openid_daily")?,
         dry_run: boolean(object, "dry_run")?,
     };
     let Some(Value::Array(rows)) = object.get("rows") else {
@@ -455,6 +491,7 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
         ("scene_id" = Option<String>, Query, description = "Default scene of the rows"),
         ("budget" = Option<String>, Query, description = "The most the file may pay, in yuan"),
         ("allow_repeat" = Option<bool>, Query, description = "Allow an openid on several rows"),
+        ("per_openid_daily" = Option<u64>, Query, description = "The most payouts an openid gets from the merchant's campaigns in a day (Beijing time), this one included; rows over it are stored failed (CAMPAIGN_DAILY_CAP) and never sent"),
         ("dry_run" = Option<bool>, Query, description = "Validate only"),
     ),
     request_body(
@@ -540,6 +577,7 @@ pub async fn create_campaign(
         scene_id: query.scene_id.clone(),
         budget: yuan("budget", query.budget.as_deref())?,
         allow_repeat: flag("allow_repeat", query.allow_repeat.as_deref())?,
+        per_openid_daily: daily_cap(query.per_openid_daily.as_deref())?,
     };
     let dry_run = flag("dry_run", query.dry_run.as_deref())?;
     let mut bad_rows: Vec<RowError> = Vec::new();
@@ -601,7 +639,7 @@ pub async fn create_campaign(
                 }
                 replayed = Some(existing);
             }
-            Some(hongbao_core::ledger::Idempotency { key, request_hash })
+            Some(hongbao_core::store::Idempotency { key, request_hash })
         }
     };
     let found_by_name = match replayed {

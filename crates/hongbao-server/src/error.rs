@@ -229,8 +229,8 @@ impl ApiError {
     }
 }
 
-impl From<hongbao_core::db::DbError> for ApiError {
-    fn from(e: hongbao_core::db::DbError) -> Self {
+impl From<hongbao_core::store::db::DbError> for ApiError {
+    fn from(e: hongbao_core::store::db::DbError) -> Self {
         if e.is_unavailable() {
             ApiError::Unavailable
         } else {

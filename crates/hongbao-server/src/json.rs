@@ -136,7 +136,7 @@ pub fn attempt_json(a: &Attempt) -> AttemptJson {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         latency_ms: a.latency_ms,
-        outcome: a.outcome.clone(),
+        outcome: a.outcome.as_str().to_owned(),
         err_code: a.err_code.clone(),
         detail: a.detail.clone(),
         answer: a.answer.clone(),
@@ -353,6 +353,21 @@ pub struct RecordJson {
     /// For `miniprogram` packets once sent: the arguments of `wx.sendBizRedPacket`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mini_program: Option<MiniProgramJson>,
+    /// What the caller should know: `group_offline` for a fission packet,
+    /// which WeChat has refused since 2024-06-05. Absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<WarningJson>,
+}
+
+/// A warning on a record.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WarningJson {
+    /// Stable, for programs.
+    pub code: String,
+    /// In English.
+    pub message: String,
+    /// In Chinese.
+    pub zh_message: String,
 }
 
 /// The record as the API shows it. `key` signs the mini program's paySign.
@@ -404,6 +419,16 @@ pub fn record_json(
         created_at: rfc3339(record.created_at),
         updated_at: rfc3339(record.updated_at),
         mini_program,
+        warnings: record
+            .kind
+            .retired()
+            .map(|r| WarningJson {
+                code: r.code.to_owned(),
+                message: r.message.to_owned(),
+                zh_message: r.zh_message.to_owned(),
+            })
+            .into_iter()
+            .collect(),
     }
 }
 

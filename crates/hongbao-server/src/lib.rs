@@ -31,11 +31,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use hongbao_core::config::Config;
-use hongbao_core::db::{Db, DbError};
-use hongbao_core::dispatch::{DispatchConfig, Dispatcher, Events, MerchantRuntime, Merchants};
-use hongbao_core::ledger::Ledger;
+use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
+use hongbao_core::events::Events;
+use hongbao_core::merchant::{MerchantRuntime, Merchants};
 use hongbao_core::metrics::Metrics;
 use hongbao_core::payouts::Payouts;
+use hongbao_core::store::Ledger;
+use hongbao_core::store::db::{Db, DbError};
 use listener::{HttpStats, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -87,6 +89,7 @@ pub use routes::AppState;
         json::WechatJson,
         json::HbInfoJson,
         json::MiniProgramJson,
+        json::WarningJson,
         json::RedpackRequest,
         json::AttemptJson,
         json::EmptyRequest,

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hongbao_core::ledger::Idempotency;
 use hongbao_core::model::Kind;
 use hongbao_core::prize::{
     self, Activity, ActivityError, ActivitySpec, ClaimError, GrantError, Prize, PrizeFilter,
     PrizeInput, PrizeKind,
 };
+use hongbao_core::store::Idempotency;
 use hongbao_wxpay::InvalidField;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -170,7 +170,7 @@ fn prize_json(p: &Prize, redpack: Option<RecordJson>) -> PrizeJson {
         message: message.to_owned(),
         zh_message: zh_message.to_owned(),
         last_err_code: p.last_err_code.clone(),
-        redpack_id: p.redpack_id.clone(),
+        redpack_id: p.payout_id.clone(),
         mch_billno: p.mch_billno.clone(),
         redpack_status: p.redpack_status.map(|s| s.as_str().to_owned()),
         claimed_openid: p.claimed_openid.clone(),
@@ -183,7 +183,7 @@ fn prize_json(p: &Prize, redpack: Option<RecordJson>) -> PrizeJson {
 
 /// A prize with its red packet.
 async fn full_prize_json(state: &AppState, p: &Prize) -> Result<PrizeJson, ApiError> {
-    let redpack = match &p.redpack_id {
+    let redpack = match &p.payout_id {
         Some(id) => state
             .payouts
             .ledger()

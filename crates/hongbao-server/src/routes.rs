@@ -10,9 +10,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hongbao_core::config::TenantConfig;
-use hongbao_core::ledger::{Idempotency, ListFilter, Stored};
 use hongbao_core::model::{Attempt, Redpack};
 use hongbao_core::payouts::{CreateError, Health, Payouts, Selector, StatusError};
+use hongbao_core::store::{Idempotency, ListFilter, Stored};
 use hongbao_wxpay::InvalidField;
 use serde::Deserialize;
 use serde_json::Value;
@@ -185,12 +185,21 @@ pub async fn create_redpack(
         current = updated;
     }
     let location = format!("/v1/redpacks/{}", current.id);
-    Ok((
+    let mut answer = (
         status,
         [(header::LOCATION, location)],
         Json(record(&state, &current)),
     )
-        .into_response())
+        .into_response();
+    if let Some(retired) = current.kind.retired() {
+        // RFC 9111's miscellaneous persistent warning, for clients that
+        // show headers; the body's `warnings` says the same.
+        let text = format!("299 hongbao \"{}\"", retired.message);
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            answer.headers_mut().insert(header::WARNING, value);
+        }
+    }
+    Ok(answer)
 }
 
 /// Paging and filters of the list.
@@ -477,7 +486,7 @@ fn tenant_merchants(health: Health, tenant: &TenantConfig) -> Vec<MerchantJson> 
         .filter(|m| tenant.merchants.contains(&m.name))
         .map(|m| MerchantJson {
             paused: m.paused.is_some(),
-            pause_reason: m.paused.as_ref().map(|p| p.reason.clone()),
+            pause_reason: m.paused.as_ref().map(|p| p.reason.as_str().to_owned()),
             pause_err_code: m.paused.as_ref().and_then(|p| p.err_code.clone()),
             pause_message: m.paused.as_ref().map(|p| p.message.clone()),
             pause_zh_message: m.paused.as_ref().map(|p| p.zh_message.clone()),

@@ -154,6 +154,61 @@ async fn each_tenant_sees_only_its_own_merchants() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fission_packet_is_warned_about_and_fails_alone() {
+    let mut world = World::new(|_| {}, Options::default()).await;
+    world.start_serve().await;
+    let response = world
+        .http
+        .post(format!("{}/v1/redpacks?wait=20", world.base))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"re_openid": openid(1), "total_amount": 300, "type": "group", "total_num": 3}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let warning = response.headers()["warning"].to_str().unwrap().to_owned();
+    assert!(
+        warning.starts_with("299 hongbao \"") && warning.contains("2024-06-05"),
+        "{warning}"
+    );
+    let group: Value = response.json().await.unwrap();
+    assert_eq!(group["warnings"][0]["code"], "group_offline", "{group}");
+    assert!(
+        group["warnings"][0]["zh_message"]
+            .as_str()
+            .unwrap()
+            .contains("下线")
+    );
+    // The sandbox answers as WeChat does today: refused, and only this
+    // record fails.
+    assert_eq!(group["status"], "failed", "{group}");
+    let (status, normal) = world
+        .post(
+            Some(TOKEN),
+            "/v1/redpacks?wait=20",
+            &body(&openid(2), 100),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, normal["status"].as_str()),
+        (201, Some("sent")),
+        "{normal}"
+    );
+    assert!(normal.get("warnings").is_none(), "{normal}");
+    let (_, again) = world
+        .get(
+            Some(TOKEN),
+            &format!("/v1/redpacks/{}", group["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(again["warnings"][0]["code"], "group_offline");
+    world.stop_serve();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_field_is_named_and_nothing_is_written() {
     let mut world = World::new(|_| {}, Options::default()).await;
     world.start_serve().await;

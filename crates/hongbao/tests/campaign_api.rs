@@ -238,6 +238,40 @@ async fn json_rows_work_the_same_and_amounts_are_never_floats() {
             .unwrap()
             .contains("string in yuan")
     );
+
+    // The per-openid daily cap counts the rows of "json" above: a second
+    // payout to each of the first two openids is over a cap of 1.
+    let capped: Vec<Value> = (0..3)
+        .map(|i| json!({"openid": format!("oJson{:023}", i * 10), "amount": "1.00"}))
+        .collect();
+    let (status, created) = world
+        .post(
+            Some(TOKEN),
+            "/v1/campaigns",
+            &json!({"name": "capped", "merchant": "main", "per_openid_daily": 1, "rows": capped}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let done = wait_done(&world, created["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&done["failed_count"], &done["paid_count"]),
+        (&json!(2), &json!(1)),
+        "{done}"
+    );
+    assert_eq!(done["err_codes"]["CAMPAIGN_DAILY_CAP"], 2, "{done}");
+    let (status, error) = upload(
+        &world,
+        TOKEN,
+        "name=c&merchant=main&per_openid_daily=0",
+        "openid,amount\n".into(),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (400, Some("per_openid_daily")),
+        "{error}"
+    );
     world.stop_serve();
 }
 

@@ -404,7 +404,7 @@ async fn ctrl_c_while_storing_says_how_to_go_on_and_the_rerun_stores_each_row_on
     );
     assert_eq!(imported().await, i64::from(rows));
     let (records, lines): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(DISTINCT campaign_line) FROM redpacks \
+        "SELECT COUNT(*), COUNT(DISTINCT campaign_line) FROM payouts \
          WHERE campaign_id = (SELECT id FROM campaigns WHERE name = 'big')",
     )
     .fetch_one(&db)
@@ -421,6 +421,110 @@ fn closed_stdout() -> Stdio {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     writer.into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_openid_daily_cap_counts_every_campaign_of_the_day() {
+    let world = World::new(|_| {}, Options::default()).await;
+    let openid = |c: char| format!("oCap{}", c.to_string().repeat(24));
+    let (a, b, c, d) = (openid('A'), openid('B'), openid('C'), openid('D'));
+    let first = world.dir.path().join("first.csv");
+    std::fs::write(
+        &first,
+        format!("openid,amount\n{a},1.00\n{b},1.00\n{c},1.00\n"),
+    )
+    .unwrap();
+    let capped = ["--per-openid-daily", "2"];
+    let output = run(
+        &world,
+        &[
+            &["run", first.to_str().unwrap(), "--name", "first"][..],
+            &capped,
+        ]
+        .concat(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // a: once before, twice here (the second is over 2); b: once before,
+    // once here; d: new.
+    let second = world.dir.path().join("second.csv");
+    std::fs::write(
+        &second,
+        format!("openid,amount\n{a},2.00\n{b},2.00\n{a},3.00\n{d},2.00\n"),
+    )
+    .unwrap();
+    let args = [
+        &[
+            "run",
+            second.to_str().unwrap(),
+            "--name",
+            "second",
+            "--allow-repeat",
+        ][..],
+        &capped,
+    ]
+    .concat();
+    let output = run(&world, &args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one row failed: {}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("CAMPAIGN_DAILY_CAP"),
+        "{}",
+        text(&output)
+    );
+
+    let report = world.dir.path().join("second-report.csv");
+    let output = run(
+        &world,
+        &["report", "second", "--out", report.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = std::fs::read_to_string(&report).unwrap();
+    let line = |n: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("{n},")))
+            .unwrap_or_else(|| panic!("line {n} in {report}"))
+            .to_owned()
+    };
+    assert!(
+        line("4").contains("failed") && line("4").contains("CAMPAIGN_DAILY_CAP"),
+        "{report}"
+    );
+    for n in ["2", "3", "5"] {
+        assert!(line(n).contains(",sent,"), "{report}");
+    }
+    // What WeChat paid: a and b twice, c and d once; the capped row never
+    // reached it.
+    let paid: Vec<(String, u64)> = world
+        .sandbox
+        .ledger()
+        .iter()
+        .filter(|e| e.paid)
+        .map(|e| (e.openid.clone(), e.amount))
+        .collect();
+    let count = |o: &str| paid.iter().filter(|(p, _)| p == o).count();
+    assert_eq!(
+        (count(&a), count(&b), count(&c), count(&d)),
+        (2, 2, 1, 1),
+        "{paid:?}"
+    );
+    assert!(!paid.contains(&(a, 300)), "{paid:?}");
+
+    // A cap of 0 is refused by name.
+    let bad = run(
+        &world,
+        &[
+            &["run", first.to_str().unwrap(), "--name", "zero"][..],
+            &["--per-openid-daily", "0"],
+        ]
+        .concat(),
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("--per-openid-daily"), "{}", text(&bad));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

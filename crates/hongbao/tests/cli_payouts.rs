@@ -381,11 +381,10 @@ async fn ctrl_c_during_send_finishes_the_call_in_flight_and_prints_its_outcome()
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let in_flight: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM redpacks WHERE in_flight = 1")
-                .fetch_one(&db)
-                .await
-                .unwrap();
+        let in_flight: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payouts WHERE in_flight = 1")
+            .fetch_one(&db)
+            .await
+            .unwrap();
         if in_flight > 0 || Instant::now() > deadline {
             break;
         }

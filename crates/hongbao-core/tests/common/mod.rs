@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hongbao_core::config::{Config, TenantConfig};
-use hongbao_core::db::Db;
-use hongbao_core::dispatch::{DispatchConfig, Dispatcher, Events, MerchantRuntime, Merchants};
-use hongbao_core::ledger::Ledger;
+use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
+use hongbao_core::events::Events;
+use hongbao_core::merchant::{MerchantRuntime, Merchants};
 use hongbao_core::metrics::Metrics;
 use hongbao_core::model::{Redpack, RedpackInput, Status};
 use hongbao_core::payouts::Payouts;
+use hongbao_core::store::Ledger;
+use hongbao_core::store::db::Db;
 use hongbao_sandbox::{Sandbox, SandboxConfig};
 use tokio::sync::watch;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hongbao_core::campaign::{self, Campaign, CampaignOptions, Totals};
 use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
-use hongbao_core::ledger::Scope;
+use hongbao_core::model::Scope;
 use hongbao_core::payouts::Payouts;
 use hongbao_wxpay::Fen;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -82,6 +82,11 @@ pub(crate) struct RunArgs {
     /// Allow the same openid on several rows.
     #[arg(long)]
     allow_repeat: bool,
+    /// The most payouts an openid gets from the merchant's campaigns in a
+    /// day (Beijing time), this one included: rows over it are recorded as
+    /// failed (CAMPAIGN_DAILY_CAP) and never sent.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    per_openid_daily: Option<u64>,
     /// Validate and print the totals; pay nothing.
     #[arg(long)]
     dry_run: bool,
@@ -154,7 +159,7 @@ fn summary(campaign: &Campaign, totals: &Totals) {
 /// A campaign by name: the CLI's own first, else one uploaded through the
 /// API (by any tenant: the operator sees them all), or by its id.
 pub(crate) async fn find_campaign(payouts: &Payouts, name: &str) -> Result<Campaign, Error> {
-    let runtime = |e: hongbao_core::db::DbError| Error::Runtime(e.into());
+    let runtime = |e: hongbao_core::store::db::DbError| Error::Runtime(e.into());
     if let Some(found) = campaign::find(payouts.ledger(), "cli", name)
         .await
         .map_err(runtime)?
@@ -268,6 +273,7 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
         scene_id: args.scene_id.clone(),
         budget: yuan("budget", args.budget.as_ref())?,
         allow_repeat: args.allow_repeat,
+        per_openid_daily: args.per_openid_daily,
     };
     let open = |path: &Path| {
         std::fs::File::open(path)

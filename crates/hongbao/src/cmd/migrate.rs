@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hongbao_core::db::Db;
+use hongbao_core::store::db::Db;
 
 use super::setup;
 use crate::Outcome;

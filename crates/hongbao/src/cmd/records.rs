@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use hongbao_core::ledger::ListFilter;
 use hongbao_core::model::Redpack;
 use hongbao_core::payouts::{Selector, StatusError};
+use hongbao_core::store::ListFilter;
 use hongbao_server::json::{record_json, rfc3339, wechat_json};
 
 use super::{Error, setup};
@@ -197,6 +197,9 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             out!("id            {}", r.id);
             out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
             out!("type          {}", r.kind);
+            if let Some(retired) = r.kind.retired() {
+                out!("              warning: {}", retired.message);
+            }
             out!("status        {}", r.status);
             out!("mch_billno    {}", r.mch_billno);
             out!("re_openid     {}", r.re_openid);

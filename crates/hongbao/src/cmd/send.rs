@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
-use hongbao_core::ledger::{Idempotency, Scope, Stored};
+use hongbao_core::model::Scope;
 use hongbao_core::model::{Kind, Redpack, RedpackInput, Status};
 use hongbao_core::payouts::Payouts;
+use hongbao_core::store::{Idempotency, Stored};
 use hongbao_wxpay::Fen;
 use tokio::sync::watch;
 
@@ -29,7 +30,9 @@ pub(crate) struct Args {
     /// The amount in yuan, e.g. 1.88 (of the whole group for --type group).
     #[arg(long, value_name = "YUAN", required_unless_present = "resume")]
     amount: Option<String>,
-    /// normal, group (fission) or miniprogram.
+    /// normal, group or miniprogram. group (fission) has been offline at
+    /// WeChat since 2024-06-05: WeChat refuses it unless the merchant kept
+    /// legacy access.
     #[arg(long = "type", default_value = "normal", value_name = "TYPE")]
     kind: String,
     /// The number of shares of a group red packet (3 to 20).
@@ -156,6 +159,9 @@ fn input(args: &Args) -> Result<RedpackInput, Error> {
         .kind
         .parse()
         .map_err(|e: hongbao_wxpay::InvalidField| Error::Usage(format!("--type: {}", e.message)))?;
+    if let Some(retired) = kind.retired() {
+        eprintln!("warning: {}", retired.message);
+    }
     let amount = Fen::parse_yuan(args.amount.as_deref().unwrap_or_default())
         .map_err(|e| Error::Usage(format!("--amount: {}", e.message)))?;
     Ok(RedpackInput {

@@ -1,5 +1,5 @@
-//! A red packet payout as hongbao knows it: its input, validated before
-//! anything is stored, and its record in the ledger.
+//! A payout as hongbao knows it: its rail, its input (validated before
+//! anything is stored), and its record in the ledger.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +13,49 @@ use time::OffsetDateTime;
 
 use crate::config::MerchantConfig;
 
+/// The way a payout is paid: one ledger holds both, the rail as a column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rail {
+    /// Cash red packets (WeChat Pay v2: `sendredpack` and its kin).
+    #[default]
+    Redpack,
+}
+
+impl Rail {
+    /// Every rail.
+    pub const ALL: [Rail; 1] = [Rail::Redpack];
+
+    /// The stored (and API) name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rail::Redpack => "redpack",
+        }
+    }
+}
+
+impl FromStr for Rail {
+    type Err = InvalidField;
+    fn from_str(s: &str) -> Result<Self, InvalidField> {
+        Rail::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                InvalidField::new(
+                    "rail",
+                    format!("{s:?} is not a rail; use redpack"),
+                    format!("{s:?} 不是有效的发放方式；请使用 redpack"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for Rail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kind of red packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -20,7 +63,8 @@ pub enum Kind {
     /// `sendredpack`: one packet to one follower.
     #[default]
     Normal,
-    /// `sendgroupredpack`: a fission packet of 3–20 shares.
+    /// `sendgroupredpack`: a fission packet of 3–20 shares. Offline at
+    /// WeChat since 2024-06-05 (see [`Kind::retired`]).
     Group,
     /// `sendminiprogramhb`: opened in a mini program.
     #[serde(rename = "miniprogram")]
@@ -34,6 +78,36 @@ impl Kind {
             Kind::Normal => "normal",
             Kind::Group => "group",
             Kind::MiniProgram => "miniprogram",
+        }
+    }
+}
+
+/// A kind WeChat no longer pays: a warning for whoever creates one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retired {
+    /// Stable, for programs: `group_offline`.
+    pub code: &'static str,
+    /// In English.
+    pub message: &'static str,
+    /// In Chinese.
+    pub zh_message: &'static str,
+}
+
+impl Kind {
+    /// Whether WeChat still pays this kind: fission (`group`) packets have
+    /// been offline since 2024-06-05, and WeChat refuses them (the record
+    /// fails; only merchants with legacy access are still paid).
+    pub const fn retired(self) -> Option<Retired> {
+        match self {
+            Kind::Group => Some(Retired {
+                code: "group_offline",
+                message: "fission (group) red packets have been offline at WeChat since \
+                          2024-06-05: WeChat refuses them and the record will fail unless the \
+                          merchant kept legacy access; send a normal packet instead",
+                zh_message: "裂变红包已于 2024-06-05 下线：微信会拒绝，记录将失败（保留旧权限的商户除外）；\
+                             请改发普通红包",
+            }),
+            Kind::Normal | Kind::MiniProgram => None,
         }
     }
 }
@@ -110,16 +184,9 @@ impl Status {
         !matches!(self, Status::Pending | Status::Sending)
     }
 
-    /// The status for a WeChat status of a packet that was sent.
-    pub fn from_wechat(status: hongbao_wxpay::HbStatus) -> Option<Status> {
-        use hongbao_wxpay::HbStatus as H;
-        match status {
-            H::Sent => Some(Status::Sent),
-            H::Received => Some(Status::Received),
-            H::Refunding => Some(Status::Refunding),
-            H::Refund => Some(Status::Refunded),
-            H::Sending | H::Failed => None,
-        }
+    /// Whether the payout can change no more (nothing to follow).
+    pub const fn is_final(self) -> bool {
+        matches!(self, Status::Received | Status::Refunded | Status::Failed)
     }
 }
 
@@ -382,6 +449,8 @@ pub struct Redpack {
     pub merchant: String,
     /// The merchant's id.
     pub mch_id: String,
+    /// The rail it is paid on.
+    pub rail: Rail,
     /// The kind.
     pub kind: Kind,
     /// Where it stands.
@@ -444,14 +513,27 @@ pub struct Attempt {
     pub started_at: OffsetDateTime,
     /// How long it took.
     pub latency_ms: u64,
-    /// What it meant: `sent`, `query_first`, `retry`, `rate_limited`, `paused`, `failed`, ...
-    pub outcome: String,
+    /// What it meant.
+    pub outcome: crate::model::claim::AttemptOutcome,
     /// WeChat's err_code, if any.
     pub err_code: Option<String>,
     /// More about it, for people.
     pub detail: Option<String>,
     /// WeChat's answer as received.
     pub answer: Option<String>,
+}
+
+/// Counts and sums by merchant and status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusTotal {
+    /// The merchant.
+    pub merchant: String,
+    /// The status.
+    pub status: Status,
+    /// How many.
+    pub count: u64,
+    /// Their amount.
+    pub amount: Fen,
 }
 
 /// Milliseconds since the epoch, as a time.

@@ -104,16 +104,34 @@ fn unavailable_code(code: &str) -> bool {
     code.starts_with("53") || code.starts_with("08") || code.starts_with("57P") || code == "25006"
 }
 
-const MIGRATIONS: [(i64, &str, &str); 5] = [
-    (1, "ledger", include_str!("../migrations/0001_ledger.sql")),
+const MIGRATIONS: [(i64, &str, &str); 7] = [
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/0001_ledger.sql"),
+    ),
     (
         2,
         "campaigns",
-        include_str!("../migrations/0002_campaigns.sql"),
+        include_str!("../../migrations/0002_campaigns.sql"),
     ),
-    (3, "prizes", include_str!("../migrations/0003_prizes.sql")),
-    (4, "pace", include_str!("../migrations/0004_pace.sql")),
-    (5, "health", include_str!("../migrations/0005_health.sql")),
+    (
+        3,
+        "prizes",
+        include_str!("../../migrations/0003_prizes.sql"),
+    ),
+    (4, "pace", include_str!("../../migrations/0004_pace.sql")),
+    (
+        5,
+        "health",
+        include_str!("../../migrations/0005_health.sql"),
+    ),
+    (
+        6,
+        "openid_index",
+        include_str!("../../migrations/0006_openid_index.sql"),
+    ),
+    (7, "rails", include_str!("../../migrations/0007_rails.sql")),
 ];
 
 fn migrator() -> Migrator {
@@ -281,6 +299,30 @@ fn create_owner_only(file: &std::path::Path, dir: Option<&std::path::Path>) -> R
     Ok(())
 }
 
+impl Arg {
+    /// Binds the value to `query`.
+    pub fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        match self {
+            Arg::Text(v) => query.bind(v.clone()),
+            Arg::Int(v) => query.bind(*v),
+        }
+    }
+
+    /// Binds the value to a query of one value.
+    pub fn bind_scalar<'q, O>(
+        &self,
+        query: sqlx::query::QueryScalar<'q, Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryScalar<'q, Any, O, sqlx::any::AnyArguments> {
+        match self {
+            Arg::Text(v) => query.bind(v.clone()),
+            Arg::Int(v) => query.bind(*v),
+        }
+    }
+}
+
 /// A connection pool and its dialect.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -368,6 +410,23 @@ impl Db {
     /// instances starting together do not race).
     pub async fn migrate(&self) -> Result<(), DbError> {
         migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Applies the migrations up to `version` only: for the tests that open
+    /// a database as an earlier release left it.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<(), DbError> {
+        let mut migrator = migrator();
+        migrator.migrations = std::borrow::Cow::Owned(
+            migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        );
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 

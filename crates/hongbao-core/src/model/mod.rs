@@ -1,0 +1,30 @@
+//! hongbao's domain types: what a payout is, where it stands, and the
+//! words the dispatcher's decisions speak. No I/O.
+//!
+//! - [`payout`]: a payout's input, validated before anything is stored,
+//!   and its record in the ledger;
+//! - [`verdict`]: what a call to WeChat told, in words every rail shares;
+//! - [`claim`]: a record a dispatcher holds, and where it goes next;
+//! - [`pause`]: why a merchant's payouts are stopped;
+//! - [`effect`]: what an outcome asks of the merchant and of a prize.
+
+pub mod campaign;
+pub mod claim;
+pub mod effect;
+pub mod pause;
+pub mod payout;
+pub mod prize;
+pub mod verdict;
+
+pub use campaign::{Campaign, CampaignOptions, Checked, Totals};
+pub use claim::{AttemptOutcome, AttemptRow, Awaiting, Claimed, RailRequest, Scope, Transition};
+pub use effect::{MerchantEffect, PrizeEffect};
+pub use pause::{Pause, PauseKind};
+pub use payout::{
+    Attempt, Kind, Rail, Redpack, RedpackInput, Status, StatusTotal, ValidRedpack, from_ms,
+};
+pub use prize::{
+    Activity, ActivityDef, ActivitySpec, Prize, PrizeFilter, PrizeInput, PrizeKind, PrizeStatus,
+    user_failure_message,
+};
+pub use verdict::{Code, OrderState, QueryVerdict, SendVerdict};

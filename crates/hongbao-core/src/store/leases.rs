@@ -1,0 +1,513 @@
+//! Claims under leases of database time, outcomes recorded only while the
+//! lease is the recorder's, and the following of accepted orders.
+
+use hongbao_wxpay::{BillnoDeployment, MchBillNo, MchId, Prepared};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::Ledger;
+use super::codec::{self, fen_to_db};
+use super::db::{DbError, Dialect, Tx};
+use super::payouts::{allocate, day_of, insert_attempt};
+use crate::model::{
+    AttemptRow, Claimed, OrderState, PrizeEffect, Rail, RailRequest, Scope, Transition,
+};
+
+/// An accepted order due to be followed (asked about again), leased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconcile {
+    /// The record.
+    pub id: String,
+    /// Its rail.
+    pub rail: Rail,
+    /// Its order number.
+    pub order_no: String,
+    /// How many times it was followed so far.
+    pub done: i64,
+    /// When the record was made (ms, the database's clock).
+    pub created_at_ms: i64,
+    /// When it was leased (ms, the database's clock).
+    pub claimed_at_ms: i64,
+}
+
+impl Reconcile {
+    /// The record's age (ms), on the database's clock.
+    pub fn age_ms(&self) -> i64 {
+        (self.claimed_at_ms - self.created_at_ms).max(0)
+    }
+}
+
+impl Ledger {
+    /// Claims up to `limit` due records of `merchant` for `owner`, leased
+    /// for `lease_ms` of database time.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        merchant: &str,
+        scope: &Scope,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let (scope_sql, scope_binds): (String, Vec<String>) = match scope {
+            Scope::All => (String::new(), Vec::new()),
+            Scope::Campaign(id) => ("AND campaign_id = $5".to_owned(), vec![id.clone()]),
+            Scope::Records(ids) => {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+                (format!("AND id IN ({})", list.join(", ")), ids.clone())
+            }
+        };
+        let sql = self.claim_sql.replace("{scope}", &scope_sql);
+        let owner = owner.to_owned();
+        let merchant = merchant.to_owned();
+        let rows = self
+            .db
+            .write(|tx| {
+                let (sql, owner, merchant, scope_binds) = (
+                    sql.clone(),
+                    owner.clone(),
+                    merchant.clone(),
+                    scope_binds.clone(),
+                );
+                Box::pin(async move {
+                    let mut query = sqlx::query(AssertSqlSafe(sql))
+                        .bind(owner)
+                        .bind(lease_ms)
+                        .bind(merchant)
+                        .bind(i64::from(limit));
+                    for b in scope_binds {
+                        query = query.bind(b);
+                    }
+                    Ok(query.fetch_all(&mut **tx).await?)
+                })
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let request = match codec::parsed::<Rail>(row, "rail")? {
+                    Rail::Redpack => {
+                        let stored: String = row.try_get("request")?;
+                        let prepared: Prepared = serde_json::from_str(&stored)
+                            .map_err(|e| codec::corrupt(format!("stored request: {e}")))?;
+                        RailRequest::Redpack {
+                            kind: codec::parsed(row, "kind")?,
+                            prepared,
+                        }
+                    }
+                };
+                Ok(Claimed {
+                    id: row.try_get("id")?,
+                    merchant: row.try_get("merchant")?,
+                    status: codec::parsed(row, "status")?,
+                    request,
+                    needs_query: row.try_get::<i64, _>("needs_query")? != 0,
+                    merchant_refused: row.try_get::<i64, _>("merchant_refused")? != 0,
+                    retries: u32::try_from(row.try_get::<i64, _>("retries")?).unwrap_or(u32::MAX),
+                    created_at_ms: row.try_get("created_at")?,
+                    claimed_at_ms: row.try_get("claimed_at")?,
+                    err_code: row.try_get("err_code")?,
+                    awaiting: crate::model::Awaiting::Nothing,
+                    prize_id: row.try_get("prize_id")?,
+                    campaign_id: row.try_get("campaign_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the outcomes of claimed records (one transaction), each only
+    /// while `owner` still holds its lease. Attempts are kept either way.
+    /// Returns, per outcome, whether the record was updated.
+    pub async fn record(
+        &self,
+        owner: &str,
+        outcomes: std::sync::Arc<Vec<(Claimed, Transition, Vec<AttemptRow>)>>,
+    ) -> Result<Vec<bool>, DbError> {
+        let now = self.db.now_sql();
+        let owner = owner.to_owned();
+        let deployment = self.db.billno_deployment().clone();
+        self.db
+            .write(|tx| {
+                let (owner, outcomes, deployment) =
+                    (owner.clone(), outcomes.clone(), deployment.clone());
+                Box::pin(async move {
+                    let mut applied = Vec::with_capacity(outcomes.len());
+                    for (claimed, transition, attempts) in outcomes.iter() {
+                        for attempt in attempts {
+                            insert_attempt(tx, &claimed.id, attempt).await?;
+                        }
+                        let sends =
+                            i64::try_from(attempts.iter().filter(|a| a.sends).count()).unwrap_or(0);
+                        let done =
+                            apply(tx, now, &deployment, &owner, claimed, transition, sends).await?;
+                        // The prize's part of the outcome, in the same transaction.
+                        if done
+                            && let Some(prize_id) = &claimed.prize_id
+                            && let Some(effect) = crate::decide::prize_effect(transition)
+                        {
+                            apply_prize_effect(tx, now, prize_id, &claimed.id, &effect).await?;
+                        }
+                        applied.push(done);
+                    }
+                    Ok(applied)
+                })
+            })
+            .await
+    }
+
+    /// Records found due for reconciliation (`sent`, `refunding`) whose next
+    /// gethbinfo is due, leased to `owner`.
+    pub async fn claim_reconcile(
+        &self,
+        owner: &str,
+        merchant: &str,
+        limit: u32,
+        lease_ms: i64,
+    ) -> Result<Vec<Reconcile>, DbError> {
+        let now = self.db.now_sql();
+        let lock = match self.db.dialect() {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE payouts SET lease_owner = $1, lease_until = {now} + $2 \
+             WHERE id IN (SELECT id FROM payouts WHERE merchant = $3 AND reconcile_at <= {now} \
+               AND (lease_until IS NULL OR lease_until < {now}) ORDER BY reconcile_at LIMIT $4{lock}) \
+             RETURNING id, rail, mch_billno, reconciles, created_at, {now} AS claimed_at"
+        );
+        let (owner, merchant) = (owner.to_owned(), merchant.to_owned());
+        let rows = self
+            .db
+            .write(|tx| {
+                let (sql, owner, merchant) = (sql.clone(), owner.clone(), merchant.clone());
+                Box::pin(async move {
+                    Ok(sqlx::query(AssertSqlSafe(sql))
+                        .bind(owner)
+                        .bind(lease_ms)
+                        .bind(merchant)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut **tx)
+                        .await?)
+                })
+            })
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Reconcile {
+                    id: r.try_get("id")?,
+                    rail: codec::parsed(r, "rail")?,
+                    order_no: r.try_get("mch_billno")?,
+                    done: r.try_get("reconciles")?,
+                    created_at_ms: r.try_get("created_at")?,
+                    claimed_at_ms: r.try_get("claimed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes what following an order learnt: its new state (if WeChat
+    /// told it) and when to ask next (`None`: never again).
+    pub async fn record_reconcile(
+        &self,
+        owner: &str,
+        id: &str,
+        state: Option<&OrderState>,
+        next_in_ms: Option<i64>,
+        attempt: &AttemptRow,
+    ) -> Result<bool, DbError> {
+        let status = state.map(|s| s.status);
+        let wechat_status = state.map(|s| s.wechat_status.as_str());
+        let refund_amount = state.and_then(|s| s.refund_amount);
+        let now = self.db.now_sql();
+        let sql = format!(
+            "UPDATE payouts SET status = COALESCE($1, status), wechat_status = COALESCE($2, wechat_status), \
+             refund_amount = COALESCE($3, refund_amount), reconcile_at = CASE WHEN $4 < 0 THEN NULL ELSE {now} + $4 END, \
+             reconciles = reconciles + 1, lease_owner = NULL, lease_until = NULL, updated_at = {now} \
+             WHERE id = $5 AND lease_owner = $6 AND lease_until >= {now}"
+        );
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        let (status, wechat_status) = (
+            status.map(|s| s.as_str().to_owned()),
+            wechat_status.map(str::to_owned),
+        );
+        self.db
+            .write(|tx| {
+                let (sql, owner, id, status, wechat_status) = (
+                    sql.clone(),
+                    owner.clone(),
+                    id.clone(),
+                    status.clone(),
+                    wechat_status.clone(),
+                );
+                let attempt = attempt.clone();
+                Box::pin(async move {
+                    insert_attempt(tx, &id, &attempt).await?;
+                    let done = sqlx::query(AssertSqlSafe(sql))
+                        .bind(status)
+                        .bind(wechat_status)
+                        .bind(refund_amount.map(fen_to_db))
+                        .bind(next_in_ms.unwrap_or(-1))
+                        .bind(id)
+                        .bind(owner)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
+    }
+
+    /// Updates a record from a gethbinfo answer asked for by a user
+    /// (`status` endpoint, `hongbao status`), outside any lease: only
+    /// statuses that can only move forward are written.
+    pub async fn record_wechat_status(&self, id: &str, state: &OrderState) -> Result<(), DbError> {
+        let status = state.status;
+        let wechat_status = state.wechat_status.as_str();
+        let send_listid = state.external_id.as_deref();
+        let refund_amount = state.refund_amount;
+        let now = self.db.now_sql();
+        // Only a sent packet moves on this way: a pending or sending record is
+        // the dispatcher's to settle (it queries before sending again).
+        let sql = format!(
+            "UPDATE payouts SET status = $1, wechat_status = $2, send_listid = COALESCE(send_listid, $3), \
+             refund_amount = COALESCE($4, refund_amount), updated_at = {now}, \
+             reconcile_at = CASE WHEN $1 IN ('received', 'refunded') THEN NULL ELSE reconcile_at END \
+             WHERE id = $5 AND status IN ('sent', 'refunding')"
+        );
+        let id = id.to_owned();
+        let (wechat_status, send_listid) =
+            (wechat_status.to_owned(), send_listid.map(str::to_owned));
+        self.db
+            .write(|tx| {
+                let (sql, id, wechat_status, send_listid) = (
+                    sql.clone(),
+                    id.clone(),
+                    wechat_status.clone(),
+                    send_listid.clone(),
+                );
+                Box::pin(async move {
+                    sqlx::query(AssertSqlSafe(sql))
+                        .bind(status.as_str())
+                        .bind(wechat_status)
+                        .bind(send_listid)
+                        .bind(refund_amount.map(fen_to_db))
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Hands back every lease `owner` holds (on shutdown): the records are
+    /// claimable at once, and queried first if they were mid-call.
+    pub async fn release(&self, owner: &str) -> Result<u64, DbError> {
+        let owner = owner.to_owned();
+        self.db
+            .write(|tx| {
+                let owner = owner.clone();
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE payouts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+                        .bind(owner)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await
+    }
+}
+
+async fn apply(
+    tx: &mut Tx,
+    now: &str,
+    deployment: &BillnoDeployment,
+    owner: &str,
+    claimed: &Claimed,
+    transition: &Transition,
+    sends: i64,
+) -> Result<bool, DbError> {
+    let lease = format!("WHERE id = $1 AND lease_owner = $2 AND lease_until >= {now}");
+    let release = format!(
+        "in_flight = 0, lease_owner = NULL, lease_until = NULL, updated_at = {now}, attempts = attempts + $3"
+    );
+    let done = match transition {
+        Transition::Accepted {
+            state,
+            follow_in_ms,
+        } => {
+            let sql = format!(
+                "UPDATE payouts SET status = $4, send_listid = COALESCE($5, send_listid), wechat_status = $6, \
+                 refund_amount = $7, package = COALESCE($8, package), err_code = NULL, message = NULL, zh_message = NULL, \
+                 due_at = NULL, needs_query = 0, retries = 0, \
+                 reconcile_at = CASE WHEN $9 < 0 THEN NULL ELSE {now} + $9 END, {release} {lease}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(claimed.id.clone())
+                .bind(owner.to_owned())
+                .bind(sends)
+                .bind(state.status.as_str())
+                .bind(state.external_id.clone())
+                .bind(state.wechat_status.clone())
+                .bind(state.refund_amount.map(fen_to_db))
+                .bind(state.package.clone())
+                .bind(follow_in_ms.unwrap_or(-1))
+                .execute(&mut **tx)
+                .await?
+        }
+        Transition::Retry {
+            status,
+            delay_ms,
+            needs_query,
+            merchant_refused,
+            code,
+        } => {
+            // The code seen and its words, for whoever looks at the record
+            // meanwhile (e.g. why it waits: the balance is too low).
+            let sql = format!(
+                "UPDATE payouts SET status = $4, due_at = {now} + $5, needs_query = $6, \
+                 merchant_refused = CASE WHEN $7 = 1 THEN 1 ELSE merchant_refused END, \
+                 err_code = COALESCE($8, err_code), message = COALESCE($9, message), \
+                 zh_message = COALESCE($10, zh_message), retries = retries + 1, {release} {lease}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(claimed.id.clone())
+                .bind(owner.to_owned())
+                .bind(sends)
+                .bind(status.as_str())
+                .bind(*delay_ms)
+                .bind(i64::from(*needs_query))
+                .bind(i64::from(*merchant_refused))
+                .bind(code.as_ref().map(|c| c.code.clone()))
+                .bind(code.as_ref().map(|c| c.message.clone()))
+                .bind(code.as_ref().map(|c| c.zh_message.clone()))
+                .execute(&mut **tx)
+                .await?
+        }
+        Transition::Failed { code, .. } => {
+            let sql = format!(
+                "UPDATE payouts SET status = 'failed', err_code = $4, message = $5, zh_message = $6, due_at = NULL, \
+                 needs_query = 0, {release} {lease}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(claimed.id.clone())
+                .bind(owner.to_owned())
+                .bind(sends)
+                .bind(code.code.clone())
+                .bind(code.message.clone())
+                .bind(code.zh_message.clone())
+                .execute(&mut **tx)
+                .await?
+        }
+        Transition::Reissue => {
+            let corrupt = |e: String| DbError::Sqlx(sqlx::Error::Decode(e.into()));
+            let RailRequest::Redpack { prepared, .. } = &claimed.request;
+            let mch_id = prepared
+                .params()
+                .get("mch_id")
+                .unwrap_or_default()
+                .to_owned();
+            let (date, day) = day_of(claimed.created_at_ms);
+            let sequence = allocate(tx, &mch_id, &day, 1).await?;
+            let mch_id = MchId::parse(&mch_id).map_err(|e| corrupt(e.message))?;
+            let billno = MchBillNo::generate_for(
+                &mch_id,
+                date,
+                deployment,
+                u64::try_from(sequence).unwrap_or(0),
+            )
+            .map_err(|e| corrupt(e.message))?;
+            let request = crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?;
+            let sql = format!(
+                "UPDATE payouts SET mch_billno = $4, request = $5, status = 'pending', due_at = {now}, needs_query = 0, \
+                 merchant_refused = 0, retries = 0, err_code = NULL, {release} {lease}"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(claimed.id.clone())
+                .bind(owner.to_owned())
+                .bind(sends)
+                .bind(billno.as_str().to_owned())
+                .bind(serde_json::to_string(&request).expect("a request serialises"))
+                .execute(&mut **tx)
+                .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves prize `prize_id` on as `effect` says, in the transaction that
+/// records the outcome of its payout `record_id` (only when that outcome
+/// was applied).
+async fn apply_prize_effect(
+    tx: &mut Tx,
+    now: &str,
+    prize_id: &str,
+    record_id: &str,
+    effect: &PrizeEffect,
+) -> Result<(), DbError> {
+    match effect {
+        PrizeEffect::Issued => {
+            let sql = format!(
+                "UPDATE prizes SET status = 'issued', last_err_code = NULL, updated_at = {now} \
+                 WHERE id = $1 AND payout_id = $2 AND status = 'issuing'"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(prize_id.to_owned())
+                .bind(record_id.to_owned())
+                .execute(&mut **tx)
+                .await?;
+        }
+        PrizeEffect::Released { err_code } => {
+            // Nothing was paid (gethbinfo confirmed it): the prize is
+            // claimable again, its budget and daily count given back.
+            let sql = format!(
+                "UPDATE prizes SET status = 'pending', payout_id = NULL, last_err_code = $3, updated_at = {now} \
+                 WHERE id = $1 AND payout_id = $2 AND status = 'issuing' \
+                 RETURNING activity_id, amount, claimed_openid, claim_day"
+            );
+            let released = sqlx::query(AssertSqlSafe(sql))
+                .bind(prize_id.to_owned())
+                .bind(record_id.to_owned())
+                .bind(err_code.clone())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(row) = released {
+                let activity_id: String = row.try_get("activity_id")?;
+                let amount: i64 = row.try_get("amount")?;
+                let openid: Option<String> = row.try_get("claimed_openid")?;
+                let day: Option<String> = row.try_get("claim_day")?;
+                sqlx::query(
+                    "UPDATE activities SET committed = CASE WHEN committed >= $2 THEN committed - $2 ELSE 0 END \
+                     WHERE id = $1",
+                )
+                .bind(activity_id.clone())
+                .bind(amount)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE activity_user_days SET claims = claims - 1 \
+                     WHERE activity_id = $1 AND openid = $2 AND day = $3 AND claims > 0",
+                )
+                .bind(activity_id)
+                .bind(openid)
+                .bind(day)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        PrizeEffect::Failed { err_code } => {
+            let sql = format!(
+                "UPDATE prizes SET status = 'failed', last_err_code = $3, updated_at = {now} \
+                 WHERE id = $1 AND payout_id = $2 AND status = 'issuing'"
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(prize_id.to_owned())
+                .bind(record_id.to_owned())
+                .bind(err_code.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
