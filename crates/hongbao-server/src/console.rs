@@ -1,16 +1,18 @@
-//! The web console (`/console`): three static files built into the binary
-//! (nothing is fetched from elsewhere at run time), and the figures of its
-//! overview (`GET /v1/stats`).
+//! The web console (`/console`): static files built into the binary (the
+//! page, its style, and its script as native ES modules: nothing is fetched
+//! from elsewhere at run time), and the figures of its overview
+//! (`GET /v1/stats`).
 //!
 //! The console signs in with an API key and then uses the same API as any
 //! client, so a tenant sees exactly its own merchants there too.
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use hongbao_wxpay::beijing_date;
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, UtcOffset};
@@ -23,6 +25,31 @@ use crate::routes::{AppState, Tenant};
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/app.css");
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// A module of the console: its path under `/console/` and its content.
+macro_rules! module {
+    ($path:literal) => {
+        ($path, include_str!(concat!("../console/", $path)))
+    };
+}
+
+/// The modules that app.js imports.
+const MODULES: &[(&str, &str)] = &[
+    module!("i18n.js"),
+    module!("state.js"),
+    module!("lib/api.js"),
+    module!("lib/dom.js"),
+    module!("lib/format.js"),
+    module!("lib/ui.js"),
+    module!("views/sign-in.js"),
+    module!("views/overview.js"),
+    module!("views/payouts.js"),
+    module!("views/payout-detail.js"),
+    module!("views/campaigns.js"),
+    module!("views/campaign-detail.js"),
+    module!("views/prizes.js"),
+];
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -45,7 +72,19 @@ pub async fn index() -> Response {
 
 /// `GET /console/app.js`.
 pub async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+    asset(JAVASCRIPT, SCRIPT)
+}
+
+/// `GET /console/<path>` for each of `MODULES`, served as app.js is. Only
+/// these paths are routed, so any other under `/console/` stays the
+/// router's 404.
+pub fn modules() -> Router<AppState> {
+    MODULES.iter().fold(Router::new(), |router, &(path, body)| {
+        router.route(
+            &format!("/console/{path}"),
+            get(move || async move { asset(JAVASCRIPT, body) }),
+        )
+    })
 }
 
 /// `GET /console/app.css`.
@@ -221,6 +260,35 @@ pub async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `.js` files under `dir`, by their path below it.
+    fn scripts(dir: &std::path::Path, under: &str, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            let path = format!("{under}{name}");
+            if entry.file_type().unwrap().is_dir() {
+                scripts(&entry.path(), &format!("{path}/"), out);
+            } else if name.ends_with(".js") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_script_of_the_console_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+        let mut found = Vec::new();
+        scripts(&dir, "", &mut found);
+        found.retain(|path| path != "app.js");
+        found.sort();
+        let mut served: Vec<String> = MODULES.iter().map(|(path, _)| (*path).to_owned()).collect();
+        served.sort();
+        assert_eq!(
+            found, served,
+            "a module missing from MODULES would answer 404"
+        );
+    }
 
     #[test]
     fn today_and_this_month_begin_at_beijing_midnight() {

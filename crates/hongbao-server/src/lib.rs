@@ -194,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/", get(console::index))
         .route("/console/app.js", get(console::script))
         .route("/console/app.css", get(console::style))
+        .merge(console::modules())
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi))
