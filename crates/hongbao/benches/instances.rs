@@ -12,17 +12,10 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hongbao_testkit::free_port;
 use sqlx::Executor;
 
 const TOKEN: &str = "bench-token-0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn fresh_database(server: &str, round: usize) -> String {
     sqlx::any::install_default_drivers();

@@ -30,54 +30,10 @@ pub struct Env {
 /// The database of a test: SQLite in the test's directory, or, with
 /// `TEST_POSTGRES_URL` set to a server URL, a fresh PostgreSQL database.
 pub async fn database_url(dir: &std::path::Path) -> String {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(server) if !server.is_empty() => fresh_postgres(&server).await,
-        _ => format!("sqlite://{}", dir.join("hongbao.db").display()),
+    match hongbao_testkit::fresh_postgres().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("hongbao.db").display()),
     }
-}
-
-/// Test databases are named `hongbao_test_<unix seconds>_<unique>` (the
-/// command's tests name theirs the same way); those older than three hours
-/// are left over from earlier runs and dropped here.
-const STALE_AFTER_SECS: u64 = 3 * 3600;
-
-async fn fresh_postgres(server: &str) -> String {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let name = format!(
-        "hongbao_test_{now}_{}",
-        ulid::Ulid::generate().to_string().to_lowercase()
-    );
-    let admin = sqlx::AnyPool::connect(server)
-        .await
-        .expect("PostgreSQL for tests");
-    let existing: Vec<String> = sqlx::query_scalar(
-        "SELECT datname::text FROM pg_database WHERE datname LIKE 'hongbao\\_test\\_%'",
-    )
-    .fetch_all(&admin)
-    .await
-    .unwrap_or_default();
-    for stale in existing.iter().filter(|n| {
-        let created = n.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
-        created.is_none_or(|secs| secs + STALE_AFTER_SECS < now)
-    }) {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {stale} WITH (FORCE)"
-            )))
-            .await;
-    }
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create a test database");
-    admin.close().await;
-    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
-    format!("{base}/{name}")
 }
 
 pub async fn start(configure: impl FnOnce(&mut SandboxConfig)) -> Env {
@@ -137,10 +93,7 @@ pub async fn service(config: &Config) -> Arc<Payouts> {
     ))
 }
 
-pub fn hex_sha256(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
+pub use hongbao_testkit::sha256_hex as hex_sha256;
 
 impl Env {
     pub fn tenant(&self) -> &TenantConfig {

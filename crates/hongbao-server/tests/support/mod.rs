@@ -15,10 +15,7 @@ use tokio::net::TcpStream;
 pub const TOKEN: &str = "acme-token-0123456789";
 pub const OTHER_TOKEN: &str = "beta-token-9876543210";
 
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
+pub use hongbao_testkit::sha256_hex;
 
 pub fn openid(n: u32) -> String {
     format!("oTest{n:023}")

@@ -15,18 +15,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::{free_port, missing, served_address};
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The WebDriver name of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills its process when dropped, whatever happened.
 struct Process(Child);
@@ -193,13 +187,12 @@ async fn api_get(http: &reqwest::Client, base: &str, key: &str, path: &str) -> V
 /// Starts `hongbao serve` with no configuration (sandbox mode) in `dir`;
 /// returns the process, the console's address and the printed API key.
 async fn serve_in_sandbox_mode(dir: &Path) -> (Process, String, String) {
-    let port = free_port();
     let log = dir.join("serve.log");
     let file = std::fs::File::create(&log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hongbao"))
         .arg("serve")
         .env_remove("HONGBAO_CONFIG")
-        .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("HONGBAO_SERVER__LISTEN", "127.0.0.1:0")
         .current_dir(dir)
         .stdout(file.try_clone().unwrap())
         .stderr(file)
@@ -213,8 +206,9 @@ async fn serve_in_sandbox_mode(dir: &Path) -> (Process, String, String) {
             .lines()
             .find_map(|l| l.trim().strip_prefix("API key"))
             .map(|k| k.trim().to_owned())
+            && let Some(base) = served_address(&log)
         {
-            return (process, format!("http://127.0.0.1:{port}"), key);
+            return (process, base, key);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -272,11 +266,10 @@ async fn start_browser(http: &reqwest::Client, shots: PathBuf) -> (Process, Brow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{CHROMIUM} and {CHROMEDRIVER} are needed: apt-get install chromium chromium-driver"
+        missing(
+            &format!("{CHROMIUM} and {CHROMEDRIVER}"),
+            "apt-get install chromium chromium-driver",
         );
-        eprintln!("not run: install chromium and chromium-driver");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -14,18 +14,7 @@ use serde_json::Value;
 pub const TOKEN: &str = "acme-token-0123456789";
 pub const OTHER_TOKEN: &str = "beta-token-9876543210";
 
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use hongbao_testkit::{free_port, fresh_postgres, missing, served_address, sha256_hex};
 
 pub fn openid(n: u32) -> String {
     format!("oTest{n:023}")
@@ -61,31 +50,19 @@ impl Default for Options {
     }
 }
 
-/// With `TEST_POSTGRES_URL` set to a server URL, a fresh database on
-/// that server; `None` without it.
-pub async fn fresh_postgres() -> Option<String> {
-    use sqlx::Executor;
-    let server = std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    sqlx::any::install_default_drivers();
-    // Named as the ledger suite names its databases, which drops them once
-    // they are three hours old.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let name = format!("hongbao_test_{now}_{}_{}", std::process::id(), free_port());
-    let admin = sqlx::AnyPool::connect(&server)
-        .await
-        .expect("PostgreSQL at TEST_POSTGRES_URL");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create a test database");
-    admin.close().await;
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
+/// Waits (bounded) until the `hongbao serve` logging to `log` prints where
+/// it listens and answers `/healthz` there; its base URL.
+pub async fn wait_serving(http: &reqwest::Client, log: &Path) -> Option<String> {
+    for _ in 0..300 {
+        if let Some(base) = served_address(log)
+            && let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return Some(base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 impl World {
@@ -95,7 +72,6 @@ impl World {
         sandbox_config.seed = Some(20261122);
         configure(&mut sandbox_config);
         let sandbox = Sandbox::start(sandbox_config).await.unwrap();
-        let port = free_port();
         let main = sandbox.merchant_toml("main").replace(
             "rate_per_minute = 1800",
             &format!(
@@ -116,7 +92,7 @@ impl World {
             .clone()
             .unwrap_or_else(|| "sqlite://hongbao.db".to_owned());
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{database_url}\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[database]\nurl = \"{database_url}\"\n\n\
              [dispatch]\nlease_seconds = {}\n\n{main}\n{second}\n\
              [tenants.acme]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"main\"]\n\n\
              [tenants.beta]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"second\"]\n",
@@ -137,7 +113,8 @@ impl World {
             sandbox,
             dir,
             config,
-            base: format!("http://127.0.0.1:{port}"),
+            // Known once `serve` prints where it listens.
+            base: String::new(),
             http,
             serve: None,
             runs: 0,
@@ -169,15 +146,10 @@ impl World {
             command.env(k, v);
         }
         self.serve = Some(command.spawn().unwrap());
-        for _ in 0..300 {
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match wait_serving(&self.http, &self.log_path(self.runs)).await {
+            Some(base) => self.base = base,
+            None => panic!("hongbao serve did not start: {}", self.logs()),
         }
-        panic!("hongbao serve did not start: {}", self.logs());
     }
 
     /// SIGKILL: no goodbye, leases left behind.

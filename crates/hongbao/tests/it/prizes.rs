@@ -4,14 +4,12 @@
 //! it claimable again under a new mch_billno; the official account's token
 //! is refreshed once however many claims find it stale.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{OTHER_TOKEN, Options, TOKEN, World, openid};
 use hongbao_sandbox::Followers;
 use serde_json::{Value, json};
-use support::{OTHER_TOKEN, Options, TOKEN, World, openid};
 
 async fn started(configure: impl FnOnce(&mut hongbao_sandbox::SandboxConfig)) -> World {
     let mut world = World::new(configure, Options::default()).await;

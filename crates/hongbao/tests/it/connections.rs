@@ -2,12 +2,10 @@
 //! API still answers and payouts are still paid, because the connection
 //! cap keeps descriptors for the database and WeChat.
 
-mod support;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{Options, TOKEN, World, body, openid};
+use crate::support::{Options, TOKEN, World, body, openid, wait_serving};
 
 /// The open-file limit `hongbao serve` runs under here.
 const NOFILE: u32 = 256;
@@ -24,7 +22,7 @@ impl Drop for Serve {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_idle_clients_starve_neither_the_api_nor_the_dispatcher() {
-    let world = World::new(|_| {}, Options::default()).await;
+    let mut world = World::new(|_| {}, Options::default()).await;
     let log = std::fs::File::create(world.dir.path().join("serve.log")).unwrap();
     let mut serve = Serve(
         Command::new("sh")
@@ -43,22 +41,11 @@ async fn many_idle_clients_starve_neither_the_api_nor_the_dispatcher() {
             .spawn()
             .unwrap(),
     );
-    let logs = || std::fs::read_to_string(world.dir.path().join("serve.log")).unwrap_or_default();
-    let mut started = false;
-    for _ in 0..300 {
-        if let Ok(r) = world
-            .http
-            .get(format!("{}/healthz", world.base))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            started = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(started, "hongbao serve did not start: {}", logs());
+    let log = world.dir.path().join("serve.log");
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let base = wait_serving(&world.http, &log).await;
+    assert!(base.is_some(), "hongbao serve did not start: {}", logs());
+    world.base = base.unwrap_or_default();
 
     // More idle connections than the process has descriptors.
     let addr = world.base.trim_start_matches("http://").to_owned();

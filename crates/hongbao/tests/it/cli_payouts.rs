@@ -2,14 +2,12 @@
 //! its exit codes, `records list|show`, `status --billno`, and `merchant
 //! pause|resume|list`.
 
-mod support;
-
 use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Options, World, openid};
 use hongbao_sandbox::{Faults, Probability};
-use support::{Options, World, openid};
 
 fn command(world: &World, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hongbao"));

@@ -1,12 +1,10 @@
 //! Exactly once through the real `hongbao serve`: under every fault kind
 //! of the sandbox, and across SIGKILLs.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Options, TOKEN, World, post_many};
 use hongbao_sandbox::{Faults, Probability};
-use support::{Options, TOKEN, World, post_many};
 
 fn every_fault_at_20_percent() -> Faults {
     Faults {

@@ -1,11 +1,9 @@
 //! Campaigns through the HTTP API of the real `hongbao serve`.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{OTHER_TOKEN, Options, TOKEN, World};
 use serde_json::{Value, json};
-use support::{OTHER_TOKEN, Options, TOKEN, World};
 
 fn csv_rows(first: u32, n: u32) -> String {
     let mut text = String::from("openid,amount\n");

@@ -7,17 +7,15 @@
 //! (`.ci/run` sets it); without it they say so and pass without running.
 //! The clock test also needs libfaketime (Debian's `faketime`).
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support::{Options, TOKEN, World, body, fresh_postgres, missing, openid, wait_serving};
 use hongbao_sandbox::{Faults, Probability};
 use serde_json::Value;
-use support::{Options, TOKEN, World, body, fresh_postgres, openid};
 use tokio::net::{TcpListener, TcpStream};
 
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
@@ -31,14 +29,13 @@ struct Instance {
 
 impl Instance {
     async fn start(world: &World, name: &str, env: &[(&str, &str)]) -> Instance {
-        let port = support::free_port();
         let log = world.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_hongbao"));
         command
             .args(["serve", "--config", world.config.to_str().unwrap()])
             .env_remove("HONGBAO_CONFIG")
-            .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HONGBAO_SERVER__LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .current_dir(world.dir.path())
             .stdout(file.try_clone().unwrap())
@@ -47,24 +44,16 @@ impl Instance {
         for (k, v) in env {
             command.env(k, v);
         }
-        let instance = Instance {
+        let mut instance = Instance {
             child: Some(command.spawn().unwrap()),
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             log,
         };
-        for _ in 0..300 {
-            if let Ok(r) = world
-                .http
-                .get(format!("{}/healthz", instance.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return instance;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match wait_serving(&world.http, &instance.log).await {
+            Some(base) => instance.base = base,
+            None => panic!("{name} did not start: {}", instance.logs()),
         }
-        panic!("{name} did not start: {}", instance.logs());
+        instance
     }
 
     fn kill(&mut self) {
@@ -131,7 +120,10 @@ macro_rules! postgres_or_skip {
         match fresh_postgres().await {
             Some(url) => url,
             None => {
-                eprintln!("not run: set TEST_POSTGRES_URL to a PostgreSQL server URL");
+                missing(
+                    "PostgreSQL",
+                    "set TEST_POSTGRES_URL to a PostgreSQL server URL",
+                );
                 return;
             }
         }
@@ -193,10 +185,10 @@ async fn three_instances_pay_five_thousand_exactly_once_through_faults_and_a_sig
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_whose_clocks_differ_by_minutes_never_send_a_record_twice() {
     let url = postgres_or_skip!();
-    assert!(
-        std::path::Path::new(FAKETIME_LIB).exists(),
-        "{FAKETIME_LIB} is missing: install Debian's faketime"
-    );
+    if !std::path::Path::new(FAKETIME_LIB).exists() {
+        missing(FAKETIME_LIB, "apt-get install faketime");
+        return;
+    }
     // No faults: every payout needs exactly one call. Slow answers keep
     // calls in flight (and their leases held) for a while.
     let mut world = World::new(

@@ -1,12 +1,10 @@
 //! The HTTP API of the real `hongbao serve`: idempotency, tenancy, bad
 //! input, secrets, and the merchant's rate.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{OTHER_TOKEN, Options, TOKEN, World, body, openid, post_many};
 use serde_json::{Value, json};
-use support::{OTHER_TOKEN, Options, TOKEN, World, body, openid, post_many};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_replay_and_refuse_reuse() {

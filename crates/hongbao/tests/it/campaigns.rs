@@ -1,15 +1,13 @@
 //! `hongbao campaign` as users run it: killed and re-run, at the merchant's
 //! rate, with bad files, and through a NOTENOUGH pause.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Options, World};
 use hongbao_sandbox::{Faults, Probability};
-use support::{Options, World};
 
 fn campaign_file(dir: &Path, name: &str, rows: u32) -> (PathBuf, BTreeMap<String, u64>) {
     let mut text = String::from("openid,amount\n");
