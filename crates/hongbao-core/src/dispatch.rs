@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::config::DispatchSettings;
 use crate::decide::{self, AfterQuery};
 use crate::events::Events;
 use crate::merchant::{MerchantRuntime, Merchants};
@@ -50,6 +51,19 @@ impl DispatchConfig {
             poll: Duration::from_millis(250),
             scope: Scope::All,
             reconcile: true,
+        }
+    }
+
+    /// The defaults with the configuration's `[dispatch]` settings, over
+    /// `scope`; reconciling only for every record (a command paying its
+    /// own records leaves that to `serve`).
+    pub fn from_settings(settings: &DispatchSettings, scope: Scope) -> DispatchConfig {
+        DispatchConfig {
+            lease: settings.lease,
+            max_in_flight: settings.max_in_flight,
+            reconcile: scope == Scope::All,
+            scope,
+            ..DispatchConfig::new()
         }
     }
 }

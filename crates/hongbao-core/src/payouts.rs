@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::TenantConfig;
+use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::events::Events;
 use crate::merchant::{MerchantRuntime, Merchants};
 use crate::metrics::Metrics;
@@ -158,6 +159,22 @@ impl Payouts {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Starts a dispatcher paying this service's records until `stop`.
+    pub fn start_dispatcher(
+        &self,
+        config: DispatchConfig,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Dispatcher {
+        Dispatcher::start(
+            self.ledger.clone(),
+            self.merchants(),
+            self.events.clone(),
+            self.metrics.clone(),
+            config,
+            stop,
+        )
     }
 
     /// The tenant whose bearer token this is (compared in constant time).

@@ -787,47 +787,12 @@ pub async fn campaign_report(
     _: Params<NoParams>,
 ) -> Result<Response, ApiError> {
     let c = own(&state, &tenant, &id).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| ApiError::Internal(e.to_string());
-    writer
-        .write_record([
-            "line",
-            "openid",
-            "amount",
-            "mch_billno",
-            "status",
-            "err_code",
-            "message",
-            "send_listid",
-            "created_at",
-            "updated_at",
-        ])
-        .map_err(fail)?;
-    let mut after = 0i64;
-    loop {
-        let page = campaign::records(state.payouts.ledger(), &c.id, after, 5_000).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        for (line, r) in &page {
-            writer
-                .write_record([
-                    line.to_string(),
-                    r.re_openid.clone(),
-                    r.total_amount.to_yuan_string(),
-                    r.mch_billno.clone(),
-                    r.status.as_str().to_owned(),
-                    r.err_code.clone().unwrap_or_default(),
-                    r.message.clone().unwrap_or_default(),
-                    r.send_listid.clone().unwrap_or_default(),
-                    rfc3339(r.created_at),
-                    rfc3339(r.updated_at),
-                ])
-                .map_err(fail)?;
-        }
-    }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (bytes, _) = campaign::write_report(state.payouts.ledger(), &c.id, Vec::new())
+        .await
+        .map_err(|e| match e {
+            campaign::ReportError::Db(e) => ApiError::from(e),
+            campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
+        })?;
     let disposition = format!("attachment; filename=\"{}.csv\"", c.id);
     Ok((
         [

@@ -260,14 +260,7 @@ pub fn canonical(value: &Value) -> String {
     out
 }
 
-/// RFC 3339 in UTC, to the second: `2026-11-22T04:00:00Z`.
-pub fn rfc3339(at: OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
+pub use hongbao_core::model::rfc3339;
 
 /// A bound of the list's `created_from` / `created_to`: an RFC 3339 time, or
 /// a date (`YYYY-MM-DD`: the start of that day in Beijing time). Unix

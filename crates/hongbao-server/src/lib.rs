@@ -35,6 +35,7 @@ use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
 use hongbao_core::events::Events;
 use hongbao_core::merchant::{MerchantRuntime, Merchants};
 use hongbao_core::metrics::Metrics;
+use hongbao_core::model::Scope;
 use hongbao_core::payouts::Payouts;
 use hongbao_core::store::Ledger;
 use hongbao_core::store::db::{Db, DbError};
@@ -370,15 +371,8 @@ pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, Start
         "client connection limits"
     );
     let (stop, stopped) = watch::channel(false);
-    let mut dispatch = DispatchConfig::new();
-    dispatch.lease = config.dispatch.lease;
-    dispatch.max_in_flight = config.dispatch.max_in_flight;
-    let dispatcher = Dispatcher::start(
-        payouts.ledger().clone(),
-        payouts.merchants(),
-        payouts.events().clone(),
-        payouts.metrics().clone(),
-        dispatch,
+    let dispatcher = payouts.start_dispatcher(
+        DispatchConfig::from_settings(&config.dispatch, Scope::All),
         &stopped,
     );
     let state = AppState {

@@ -8,6 +8,7 @@
 //! file is read as a stream: memory stays flat whatever its length (but
 //! for the set of openids seen, 37 bytes each, to refuse duplicates).
 
+mod report;
 mod rows;
 
 use std::io::Read;
@@ -21,6 +22,7 @@ pub use crate::store::campaigns::{
     create, create_with_key, find, find_by_key, find_in_any_tenant, get, list, records, set_paused,
     totals,
 };
+pub use report::{REPORT_COLUMNS, ReportError, write_report};
 pub use rows::{CampaignReader, ROW_ERRORS_SHOWN, Row, RowError, validate};
 
 /// Why an import stopped.

@@ -21,7 +21,7 @@ pub use claim::{AttemptOutcome, AttemptRow, Awaiting, Claimed, RailRequest, Scop
 pub use effect::{MerchantEffect, PrizeEffect};
 pub use pause::{Pause, PauseKind};
 pub use payout::{
-    Attempt, Kind, Rail, Redpack, RedpackInput, Status, StatusTotal, ValidRedpack, from_ms,
+    Attempt, Kind, Rail, Redpack, RedpackInput, Status, StatusTotal, ValidRedpack, from_ms, rfc3339,
 };
 pub use prize::{
     Activity, ActivityDef, ActivitySpec, Prize, PrizeFilter, PrizeInput, PrizeKind, PrizeStatus,

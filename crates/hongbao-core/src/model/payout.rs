@@ -536,6 +536,15 @@ pub struct StatusTotal {
     pub amount: Fen,
 }
 
+/// RFC 3339 in UTC, to the second: `2026-11-22T04:00:00Z`.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the epoch, as a time.
 pub fn from_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hongbao_core::campaign::{self, Campaign, CampaignOptions, Totals};
-use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
+use hongbao_core::dispatch::DispatchConfig;
 use hongbao_core::model::Scope;
 use hongbao_core::payouts::Payouts;
 use hongbao_wxpay::Fen;
@@ -61,21 +61,9 @@ pub(crate) struct RunArgs {
     /// The amount in yuan of rows without one.
     #[arg(long, value_name = "YUAN")]
     amount: Option<String>,
-    /// The sender's name (default: the merchant's send_name).
-    #[arg(long)]
-    send_name: Option<String>,
-    /// The blessing of rows without one (default: the merchant's).
-    #[arg(long)]
-    wishing: Option<String>,
-    /// The activity's name of rows without one (default: the merchant's).
-    #[arg(long)]
-    act_name: Option<String>,
-    /// The remark of rows without one (default: the merchant's).
-    #[arg(long)]
-    remark: Option<String>,
-    /// The scene of rows without one (PRODUCT_1 … PRODUCT_8).
-    #[arg(long)]
-    scene_id: Option<String>,
+    /// Texts of the rows without their own.
+    #[command(flatten)]
+    texts: super::texts::TextArgs,
     /// The most the whole file may pay, in yuan.
     #[arg(long, value_name = "YUAN")]
     budget: Option<String>,
@@ -266,11 +254,11 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
     let options = CampaignOptions {
         merchant: merchant.clone(),
         amount: yuan("amount", args.amount.as_ref())?,
-        send_name: args.send_name.clone(),
-        wishing: args.wishing.clone(),
-        act_name: args.act_name.clone(),
-        remark: args.remark.clone(),
-        scene_id: args.scene_id.clone(),
+        send_name: args.texts.send_name.clone(),
+        wishing: args.texts.wishing.clone(),
+        act_name: args.texts.act_name.clone(),
+        remark: args.texts.remark.clone(),
+        scene_id: args.texts.scene_id.clone(),
         budget: yuan("budget", args.budget.as_ref())?,
         allow_repeat: args.allow_repeat,
         per_openid_daily: args.per_openid_daily,
@@ -560,17 +548,8 @@ async fn pay(
         .map_err(|e| Error::Runtime(e.into()))?;
     let speed = Speed::new(before.paid().0 + before.failed().0);
     let (stop, stopped) = watch::channel(false);
-    let mut dispatch = DispatchConfig::new();
-    dispatch.lease = setup.config.dispatch.lease;
-    dispatch.max_in_flight = setup.config.dispatch.max_in_flight;
-    dispatch.scope = Scope::Campaign(campaign.id.clone());
-    dispatch.reconcile = false;
-    let dispatcher = Dispatcher::start(
-        ledger.clone(),
-        payouts.merchants(),
-        payouts.events().clone(),
-        payouts.metrics().clone(),
-        dispatch,
+    let dispatcher = payouts.start_dispatcher(
+        DispatchConfig::from_settings(&setup.config.dispatch, Scope::Campaign(campaign.id.clone())),
         &stopped,
     );
     let bar = progress_bar(campaign.rows, "paying", speed);
@@ -681,47 +660,12 @@ async fn pay(
 async fn write_report(payouts: &Payouts, campaign: &Campaign, out: &Path) -> Result<u64, Error> {
     let file = std::fs::File::create(out)
         .map_err(|e| Error::Usage(format!("cannot write {}: {e}", out.display())))?;
-    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let io = |e: csv::Error| Error::Runtime(e.into());
-    writer
-        .write_record([
-            "line",
-            "openid",
-            "amount",
-            "mch_billno",
-            "status",
-            "err_code",
-            "message",
-            "send_listid",
-            "created_at",
-            "updated_at",
-        ])
-        .map_err(io)?;
-    let (mut after, mut written) = (0i64, 0u64);
-    loop {
-        let page = campaign::records(payouts.ledger(), &campaign.id, after, 5_000)
-            .await
-            .map_err(|e| Error::Runtime(e.into()))?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        for (line, r) in &page {
-            writer
-                .write_record([
-                    line.to_string(),
-                    r.re_openid.clone(),
-                    r.total_amount.to_yuan_string(),
-                    r.mch_billno.clone(),
-                    r.status.as_str().to_owned(),
-                    r.err_code.clone().unwrap_or_default(),
-                    r.message.clone().unwrap_or_default(),
-                    r.send_listid.clone().unwrap_or_default(),
-                    hongbao_server::json::rfc3339(r.created_at),
-                    hongbao_server::json::rfc3339(r.updated_at),
-                ])
-                .map_err(io)?;
-            written += 1;
-        }
-    }
-    writer.flush().map_err(|e| Error::Runtime(e.into()))?;
+    let (_, written) = campaign::write_report(
+        payouts.ledger(),
+        &campaign.id,
+        std::io::BufWriter::new(file),
+    )
+    .await
+    .map_err(|e| Error::Runtime(e.into()))?;
     Ok(written)
 }

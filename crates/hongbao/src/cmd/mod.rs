@@ -22,6 +22,7 @@ pub(crate) mod send;
 pub(crate) mod serve;
 pub(crate) mod setup;
 pub(crate) mod sign;
+pub(crate) mod texts;
 
 use std::future::Future;
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hongbao_core::dispatch::{DispatchConfig, Dispatcher};
+use hongbao_core::dispatch::DispatchConfig;
 use hongbao_core::model::Scope;
 use hongbao_core::model::{Kind, Redpack, RedpackInput, Status};
 use hongbao_core::payouts::Payouts;
@@ -41,21 +41,8 @@ pub(crate) struct Args {
     /// The merchant (required when several are configured).
     #[arg(long)]
     merchant: Option<String>,
-    /// The sender's name (default: the merchant's send_name).
-    #[arg(long)]
-    send_name: Option<String>,
-    /// The blessing (default: the merchant's wishing).
-    #[arg(long)]
-    wishing: Option<String>,
-    /// The activity's name (default: the merchant's act_name).
-    #[arg(long)]
-    act_name: Option<String>,
-    /// A remark (default: the merchant's remark).
-    #[arg(long)]
-    remark: Option<String>,
-    /// The scene (PRODUCT_1 … PRODUCT_8), required outside 1.00–200.00 yuan.
-    #[arg(long)]
-    scene_id: Option<String>,
+    #[command(flatten)]
+    texts: super::texts::TextArgs,
     /// Risk information, URL-encoded.
     #[arg(long)]
     risk_info: Option<String>,
@@ -116,16 +103,11 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
     }
 
     let (stop, stopped) = watch::channel(false);
-    let mut dispatch = DispatchConfig::new();
-    dispatch.lease = setup.config.dispatch.lease;
-    dispatch.scope = Scope::Records(vec![record.id.clone()]);
-    dispatch.reconcile = false;
-    let dispatcher = Dispatcher::start(
-        payouts.ledger().clone(),
-        payouts.merchants(),
-        payouts.events().clone(),
-        payouts.metrics().clone(),
-        dispatch,
+    let dispatcher = payouts.start_dispatcher(
+        DispatchConfig::from_settings(
+            &setup.config.dispatch,
+            Scope::Records(vec![record.id.clone()]),
+        ),
         &stopped,
     );
     let interrupted = tokio::select! {
@@ -170,11 +152,11 @@ fn input(args: &Args) -> Result<RedpackInput, Error> {
         re_openid: args.openid.clone().unwrap_or_default(),
         total_amount: amount.get(),
         total_num: args.num,
-        send_name: args.send_name.clone(),
-        wishing: args.wishing.clone(),
-        act_name: args.act_name.clone(),
-        remark: args.remark.clone(),
-        scene_id: args.scene_id.clone(),
+        send_name: args.texts.send_name.clone(),
+        wishing: args.texts.wishing.clone(),
+        act_name: args.texts.act_name.clone(),
+        remark: args.texts.remark.clone(),
+        scene_id: args.texts.scene_id.clone(),
         risk_info: args.risk_info.clone(),
     })
 }
