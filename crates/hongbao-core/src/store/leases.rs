@@ -103,7 +103,7 @@ impl Ledger {
                     request,
                     needs_query: row.try_get::<i64, _>("needs_query")? != 0,
                     merchant_refused: row.try_get::<i64, _>("merchant_refused")? != 0,
-                    retries: u32::try_from(row.try_get::<i64, _>("retries")?).unwrap_or(u32::MAX),
+                    retries: codec::count(row, "retries")?,
                     created_at_ms: row.try_get("created_at")?,
                     claimed_at_ms: row.try_get("claimed_at")?,
                     err_code: row.try_get("err_code")?,
@@ -415,7 +415,7 @@ async fn apply(
                 &mch_id,
                 date,
                 deployment,
-                u64::try_from(sequence).unwrap_or(0),
+                codec::whole(sequence, "a billno sequence")?,
             )
             .map_err(|e| corrupt(e.message))?;
             let request = crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?;

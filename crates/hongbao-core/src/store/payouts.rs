@@ -116,12 +116,8 @@ fn decode(row: &AnyRow) -> Result<Redpack, DbError> {
         merchant: text("merchant")?,
         mch_id: text("mch_id")?,
         rail: codec::parsed(row, "rail")?,
-        kind: text("kind")?
-            .parse()
-            .map_err(|e: hongbao_wxpay::InvalidField| corrupt(e.message))?,
-        status: text("status")?
-            .parse()
-            .map_err(|e: hongbao_wxpay::InvalidField| corrupt(e.message))?,
+        kind: codec::parsed(row, "kind")?,
+        status: codec::parsed(row, "status")?,
         mch_billno: text("mch_billno")?,
         re_openid: text("re_openid")?,
         total_amount: codec::fen(row, "total_amount")?,
@@ -313,7 +309,7 @@ impl Ledger {
             .fetch_all(self.db.pool())
             .await?;
         let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok((records, u64::try_from(total).unwrap_or(0)))
+        Ok((records, codec::whole(total, "a count of records")?))
     }
 
     /// The attempts of a record, oldest first.
@@ -493,7 +489,7 @@ pub(crate) async fn store_in(
                 let seq = next
                     .get_mut(record.mch_id.as_str())
                     .expect("allocated above");
-                let sequence = u64::try_from(*seq).unwrap_or(0);
+                let sequence = codec::whole(*seq, "a billno sequence")?;
                 *seq += 1;
                 let over_cap = match record.daily_cap {
                     Some(cap) => {
