@@ -63,6 +63,11 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
             out!("console at {api}/console");
         }
     }
+    if let Some(operator) = running.operator_addr() {
+        out!(
+            "every merchant's metrics and health for the operator at http://{operator}/metrics and /healthz (no API key)"
+        );
+    }
     tracing::info!(%api, "serving");
     super::wait_for_shutdown().await;
     tracing::info!("stopping: finishing calls in flight");

@@ -152,6 +152,27 @@ async fn each_tenant_sees_only_its_own_merchants() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_the_operators_address_and_it_answers_there() {
+    let mut world = World::new(|_| {}, Options::default()).await;
+    world
+        .start_serve_with(&[("HONGBAO_SERVER__METRICS_LISTEN", "127.0.0.1:0")])
+        .await;
+    let logs = world.logs();
+    let operator = logs
+        .lines()
+        .find_map(|l| l.split("for the operator at ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no operator address in: {logs}"))
+        .to_owned();
+    let metrics = world.http.get(&operator).send().await.unwrap();
+    assert_eq!(metrics.status(), 200, "{operator}");
+    assert!(metrics.text().await.unwrap().contains("hongbao_"));
+    let health = operator.replace("/metrics", "/healthz");
+    assert_eq!(world.http.get(&health).send().await.unwrap().status(), 200);
+    world.stop_serve();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fission_packet_is_warned_about_and_fails_alone() {
     let mut world = World::new(|_| {}, Options::default()).await;
     world.start_serve().await;
