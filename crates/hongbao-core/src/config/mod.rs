@@ -991,6 +991,38 @@ fn resolve_database_url(url: &str, base_dir: &Path) -> Result<String, String> {
     ))
 }
 
+/// A merchant for unit tests: the documentation's example account, with
+/// PEM paths that are never read.
+#[cfg(test)]
+pub(crate) fn example_merchant() -> MerchantConfig {
+    MerchantConfig {
+        name: "main".into(),
+        mch_id: MchId::parse("1900000109").expect("an example mch_id"),
+        appid: AppId::parse("wx8888888888888888").expect("an example appid"),
+        api_key: ApiKey::parse("192006250b4c09247ec02edce69f6a2d").expect("an example key"),
+        certificate: CertificateSource::Pem {
+            cert: "c".into(),
+            key: "k".into(),
+        },
+        api_base: "https://api.mch.weixin.qq.com".into(),
+        root_ca: None,
+        rate_per_minute: 1800,
+        timeout_seconds: 15,
+        defaults: TextDefaults {
+            send_name: Some("天虹百货".into()),
+            client_ip: None,
+            wishing: Some("恭喜发财".into()),
+            act_name: Some("新年红包".into()),
+            remark: Some("新年红包".into()),
+        },
+        service_provider: None,
+        app_secret: None,
+        oa_base: "https://api.weixin.qq.com".into(),
+        miniprogram_appid: None,
+        v3: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -554,36 +554,12 @@ pub fn from_ms(ms: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CertificateSource, TextDefaults};
-    use hongbao_wxpay::{ApiKey, MchId};
 
     fn merchant() -> MerchantConfig {
-        MerchantConfig {
-            name: "main".into(),
-            mch_id: MchId::parse("1900000109").unwrap(),
-            appid: AppId::parse("wx8888888888888888").unwrap(),
-            api_key: ApiKey::parse("192006250b4c09247ec02edce69f6a2d").unwrap(),
-            certificate: CertificateSource::Pem {
-                cert: "c".into(),
-                key: "k".into(),
-            },
-            api_base: "https://api.mch.weixin.qq.com".into(),
-            root_ca: None,
-            rate_per_minute: 1800,
-            timeout_seconds: 15,
-            defaults: TextDefaults {
-                send_name: Some("天虹百货".into()),
-                client_ip: Some("10.0.0.1".into()),
-                wishing: Some("恭喜发财".into()),
-                act_name: None,
-                remark: Some("新年红包".into()),
-            },
-            service_provider: None,
-            app_secret: None,
-            oa_base: "https://api.weixin.qq.com".into(),
-            miniprogram_appid: None,
-            v3: None,
-        }
+        let mut merchant = crate::config::example_merchant();
+        merchant.defaults.client_ip = Some("10.0.0.1".into());
+        merchant.defaults.act_name = None;
+        merchant
     }
 
     fn input() -> RedpackInput {
