@@ -2,7 +2,18 @@
 //! or an environment variable), certificate, texts, service-provider
 //! fields and APIv3 settings, every problem named by its key.
 
-use super::*;
+use std::path::PathBuf;
+
+use figment::value::magic::RelativePathBuf;
+use hongbao_wxpay::v3::{ApiV3Key, PublicKeyId, TransferSceneId};
+use hongbao_wxpay::{ApiKey, AppId, MchId, ServiceProvider};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{
+    CertificateSource, DEFAULT_RATE_PER_MINUTE, MerchantConfig, Problems, Text, TextDefaults,
+    V3Config, lenient_u32, relative,
+};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawMerchant {
