@@ -14,6 +14,7 @@ mod rows;
 use std::io::Read;
 
 use crate::config::MerchantConfig;
+use crate::store::codec;
 use crate::store::db::DbError;
 use crate::store::{Ledger, NewRecord, StoreError, Stored};
 
@@ -58,7 +59,7 @@ pub async fn import<R: Read>(
     let mut last = 0u64;
     let flush = |batch: Vec<NewRecord>, upto: u64| async move {
         let results = ledger
-            .store_with_progress(batch, Some((campaign.id.clone(), to_i64(upto))))
+            .store_with_progress(batch, Some((campaign.id.clone(), codec::to_db(upto))))
             .await?;
         for result in results {
             match result {
@@ -90,7 +91,7 @@ pub async fn import<R: Read>(
             valid,
             idempotency: None,
             campaign_id: Some(campaign.id.clone()),
-            campaign_line: Some(to_i64(row.line)),
+            campaign_line: Some(codec::to_db(row.line)),
             prize_id: None,
             daily_cap: campaign.options.per_openid_daily,
         });
@@ -112,8 +113,4 @@ pub async fn import<R: Read>(
         return Err(ImportError::Changed("its SHA-256 differs".into()));
     }
     Ok(())
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }

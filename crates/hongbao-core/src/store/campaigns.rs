@@ -30,10 +30,6 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Campaign, DbError> {
 
 const CAMPAIGN_COLUMNS: &str = "id, tenant, name, merchant, file_sha256, options, rows, total_amount, imported, paused, created_at, updated_at";
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// Creates a campaign for a validated file.
 pub async fn create(
     ledger: &Ledger,
@@ -72,8 +68,8 @@ pub async fn create_with_key(
         serde_json::to_string(options)
             .expect("options serialise")
             .into(),
-        to_i64(checked.rows).into(),
-        to_i64(checked.total.get()).into(),
+        codec::to_db(checked.rows).into(),
+        codec::to_db(checked.total.get()).into(),
         idempotency.map(|i| i.key.clone()).into(),
         idempotency.map(|i| i.request_hash.clone()).into(),
     ];
@@ -159,8 +155,8 @@ pub async fn list(
         query = query.bind(m.clone());
     }
     let rows = query
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
+        .bind(codec::to_db(limit))
+        .bind(codec::to_db(offset))
         .fetch_all(ledger.db().pool())
         .await?;
     rows.iter().map(decode).collect()
@@ -223,7 +219,7 @@ pub async fn records(
     let rows = sqlx::query("SELECT id, campaign_line FROM payouts WHERE campaign_id = $1 AND campaign_line > $2 ORDER BY campaign_line LIMIT $3")
         .bind(id)
         .bind(after)
-        .bind(to_i64(limit))
+        .bind(codec::to_db(limit))
         .fetch_all(ledger.db().pool())
         .await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -18,8 +18,13 @@ pub fn corrupt(what: impl Into<String>) -> DbError {
 
 /// Money as stored: integer fen.
 pub fn fen_to_db(value: Fen) -> i64 {
-    // Amounts are bounded by their rules long before i64's range.
-    i64::try_from(value.get()).unwrap_or(i64::MAX)
+    to_db(value.get())
+}
+
+/// A whole number (a count, a line, a page bound) as stored: bounded by
+/// its rules long before i64's range, saturating past it.
+pub fn to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Money read back: integer fen, never negative.

@@ -304,8 +304,8 @@ impl Ledger {
             query = b.bind(query);
         }
         let rows = query
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .bind(codec::to_db(limit))
+            .bind(codec::to_db(offset))
             .fetch_all(self.db.pool())
             .await?;
         let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
@@ -531,8 +531,12 @@ async fn campaign_payouts_today(
     date: time::Date,
 ) -> Result<std::collections::HashMap<(String, String), u64>, DbError> {
     let mut counts = std::collections::HashMap::new();
-    let capped: Vec<&NewRecord> = batch.iter().filter(|r| r.daily_cap.is_some()).collect();
-    if capped.is_empty() {
+    let openids: std::collections::BTreeSet<&str> = batch
+        .iter()
+        .filter(|r| r.daily_cap.is_some())
+        .map(|r| r.valid.re_openid.as_str())
+        .collect();
+    if openids.is_empty() {
         return Ok(counts);
     }
     let start = date
@@ -540,27 +544,24 @@ async fn campaign_payouts_today(
         .assume_offset(hongbao_wxpay::BEIJING)
         .unix_timestamp()
         * 1000;
-    for record in capped {
-        let key = (
-            record.valid.merchant.clone(),
-            record.valid.re_openid.as_str().to_owned(),
+    // One statement for the batch, by the openid index; an openid not
+    // found has none (the caller counts it from 0).
+    let list: Vec<String> = (0..openids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT merchant, re_openid, COUNT(*) AS n FROM payouts WHERE re_openid IN ({}) \
+         AND created_at >= $1 AND campaign_id IS NOT NULL AND status <> 'failed' \
+         GROUP BY merchant, re_openid",
+        list.join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(start);
+    for openid in &openids {
+        query = query.bind((*openid).to_owned());
+    }
+    for row in query.fetch_all(&mut **tx).await? {
+        counts.insert(
+            (row.try_get("merchant")?, row.try_get("re_openid")?),
+            codec::count(&row, "n")?,
         );
-        if counts.contains_key(&key) {
-            continue;
-        }
-        // By the openid index: a handful of rows each.
-        let paid: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM payouts WHERE re_openid = $1 AND created_at >= $2 \
-             AND merchant = $3 AND campaign_id IS NOT NULL AND status <> 'failed'",
-        )
-        .bind(key.1.clone())
-        .bind(start)
-        .bind(key.0.clone())
-        .fetch_one(&mut **tx)
-        .await?;
-        let paid = u64::try_from(paid)
-            .map_err(|_| codec::corrupt(format!("a count of {paid} payouts")))?;
-        counts.insert(key, paid);
     }
     Ok(counts)
 }

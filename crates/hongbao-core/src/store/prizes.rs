@@ -24,10 +24,6 @@ pub enum ActivityError {
 const ACTIVITY_COLUMNS: &str = "id, tenant, name, merchant, kind, scene_id, min_amount, max_amount, send_name, \
     wishing, act_name, remark, budget, per_user_daily, require_follow, committed, created_at, updated_at";
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 fn decode_activity(row: &AnyRow) -> Result<Activity, DbError> {
     let kind: String = row.try_get("kind")?;
     Ok(Activity {
@@ -65,14 +61,14 @@ fn activity_args(id: &str, tenant: &str, def: &ActivityDef) -> Vec<Arg> {
         def.merchant.as_str().into(),
         def.kind.as_str().into(),
         def.scene_id.clone().into(),
-        to_i64(def.min_amount.get()).into(),
-        to_i64(def.max_amount.get()).into(),
+        codec::to_db(def.min_amount.get()).into(),
+        codec::to_db(def.max_amount.get()).into(),
         def.send_name.as_str().into(),
         def.wishing.as_str().into(),
         def.act_name.as_str().into(),
         def.remark.as_str().into(),
-        def.budget.map(|b| to_i64(b.get())).into(),
-        def.per_user_daily.map(to_i64).into(),
+        def.budget.map(|b| codec::to_db(b.get())).into(),
+        def.per_user_daily.map(codec::to_db).into(),
         i64::from(def.require_follow).into(),
     ]
 }
@@ -166,8 +162,8 @@ pub async fn list_activities(
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant)
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
+        .bind(codec::to_db(limit))
+        .bind(codec::to_db(offset))
         .fetch_all(ledger.db().pool())
         .await?;
     let activities = rows
@@ -283,7 +279,7 @@ pub async fn grant(
         activity.id.as_str().into(),
         input.user.trim().into(),
         input.kind.as_str().into(),
-        to_i64(input.amount.unwrap_or(0)).into(),
+        codec::to_db(input.amount.unwrap_or(0)).into(),
         input.openid.clone().into(),
         idempotency.map(|k| k.key.clone()).into(),
         idempotency.map(|k| k.request_hash.clone()).into(),
@@ -377,8 +373,8 @@ pub async fn list_prizes(
         query = query.bind(b.clone());
     }
     let rows = query
-        .bind(to_i64(limit))
-        .bind(to_i64(offset))
+        .bind(codec::to_db(limit))
+        .bind(codec::to_db(offset))
         .fetch_all(ledger.db().pool())
         .await?;
     let prizes = rows
@@ -423,7 +419,7 @@ pub async fn store_claim(
         prize.id.clone(),
         activity.id.clone(),
         openid.as_str().to_owned(),
-        to_i64(prize.amount.get()),
+        codec::to_db(prize.amount.get()),
         activity.def.per_user_daily,
     );
     let done = db
@@ -479,7 +475,7 @@ pub async fn store_claim(
                     .bind(activity_id)
                     .bind(openid)
                     .bind(day)
-                    .bind(to_i64(limit))
+                    .bind(codec::to_db(limit))
                     .execute(&mut **tx)
                     .await?;
                     if counted.rows_affected() == 0 {
