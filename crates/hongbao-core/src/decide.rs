@@ -77,12 +77,41 @@ pub fn reconcile_again_ms(done: i64, age_ms: i64) -> Option<i64> {
     reconcile_in_ms(done, age_ms).or(Some(MAX_RETRY_MS))
 }
 
+/// When to ask about an accepted order next, after `done` queries and
+/// `age_ms` since it was created; `None`: it can change no more, or its
+/// query window closed. An order WeChat is paying or cancelling (a
+/// confirmed or cancelled transfer bill) settles within seconds: it is
+/// asked about every few seconds; others follow [`reconcile_in_ms`].
+pub fn follow_in_ms(state: &OrderState, done: i64, age_ms: i64) -> Option<i64> {
+    if state.is_final() || age_ms >= QUERY_WINDOW_MS {
+        return None;
+    }
+    match state.status {
+        Status::Transferring | Status::Cancelling => {
+            let step = u32::try_from(done).unwrap_or(u32::MAX).saturating_add(4);
+            Some(backoff_ms(step).max(5_000))
+        }
+        _ => reconcile_in_ms(done, age_ms),
+    }
+}
+
+/// What news of an accepted order (a follow-up query, a callback) does to
+/// the prize it pays: a transfer bill closed unpaid (expired, refused,
+/// cancelled) gives the prize back, as a refused red packet does.
+pub fn news_prize_effect(state: &OrderState) -> Option<PrizeEffect> {
+    match state.status {
+        Status::Failed | Status::Cancelled => Some(PrizeEffect::Released {
+            err_code: state
+                .fail_reason
+                .clone()
+                .unwrap_or_else(|| state.wechat_status.clone()),
+        }),
+        _ => None,
+    }
+}
+
 fn accepted(state: OrderState, age_ms: i64) -> Transition {
-    let follow_in_ms = if state.is_final() {
-        None
-    } else {
-        reconcile_in_ms(0, age_ms)
-    };
+    let follow_in_ms = follow_in_ms(&state, 0, age_ms);
     Transition::Accepted {
         state,
         follow_in_ms,
@@ -147,6 +176,8 @@ pub fn after_query(claimed: &Claimed, verdict: &QueryVerdict) -> AfterQuery {
         }
         // Still on its way at WeChat: ask again later, never send now.
         QueryVerdict::InProgress => done(retry(true)),
+        // WeChat has it; the same request again is safe and tells more.
+        QueryVerdict::SendAgain => AfterQuery::Send,
         QueryVerdict::NotFound => match &claimed.awaiting {
             // Refused for the recipient, and WeChat has no order: nothing
             // was paid, the failure is confirmed.
@@ -300,11 +331,7 @@ pub struct FollowUp {
 pub fn after_follow(verdict: &QueryVerdict, done: i64, age_ms: i64) -> FollowUp {
     match verdict {
         QueryVerdict::Found(state) => FollowUp {
-            next_in_ms: if state.is_final() {
-                None
-            } else {
-                reconcile_in_ms(done + 1, age_ms)
-            },
+            next_in_ms: follow_in_ms(state, done + 1, age_ms),
             state: Some(state.clone()),
             slow_down: false,
         },
@@ -366,6 +393,7 @@ mod tests {
             wechat_status: "SENT".into(),
             refund_amount: None,
             package: None,
+            fail_reason: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::model::{
     AttemptRow, Claimed, Code, MerchantEffect, PauseKind, QueryVerdict, Scope, Transition,
 };
+use crate::pacer::Pacer;
 use crate::rail::{Call, Rails};
 use crate::store::{Ledger, Reconcile};
 
@@ -344,13 +345,14 @@ async fn may_call(shared: &Shared, merchant: &str, campaign: Option<&str>) -> bo
 async fn take_slot(
     shared: &Shared,
     merchant: &MerchantRuntime,
+    pacer: &Pacer,
     campaign: Option<&str>,
     queued: &mut Queued,
 ) -> bool {
     if !shared.events.may_call(merchant.name(), campaign) {
         return false;
     }
-    let waited = match merchant.pacer.wait().await {
+    let waited = match pacer.wait().await {
         Ok(waited) => waited,
         Err(e) => {
             shared.metrics.database_error();
@@ -415,7 +417,8 @@ async fn attempt(
                 return recorded(claimed, transition, attempts, None);
             }
         };
-        if !take_slot(shared, merchant, campaign, queued).await {
+        let pacer = merchant.pacer_for(claimed.request.rail(), false);
+        if !take_slot(shared, merchant, pacer, campaign, queued).await {
             let transition = untouched(&claimed);
             return recorded(claimed, transition, attempts, None);
         }
@@ -432,11 +435,12 @@ async fn attempt(
         match decide::after_query(&claimed, &call.verdict) {
             AfterQuery::Send => {}
             AfterQuery::Done(transition, effect) => {
-                return affect(shared, merchant, claimed, transition, attempts, effect).await;
+                return affect(shared, pacer, claimed, transition, attempts, effect).await;
             }
         }
     }
-    if !take_slot(shared, merchant, campaign, queued).await {
+    let pacer = merchant.pacer_for(claimed.request.rail(), true);
+    if !take_slot(shared, merchant, pacer, campaign, queued).await {
         let transition = untouched(&claimed);
         return recorded(claimed, transition, attempts, None);
     }
@@ -444,14 +448,14 @@ async fn attempt(
     counted(shared, merchant, &call);
     let (transition, effect) = decide::after_send(&claimed, &call.verdict);
     attempts.push(call.attempt);
-    affect(shared, merchant, claimed, transition, attempts, effect).await
+    affect(shared, pacer, claimed, transition, attempts, effect).await
 }
 
 /// Does what an outcome asks of the merchant (a pause takes hold here at
 /// once, and is written before the outcome).
 async fn affect(
     shared: &Shared,
-    merchant: &MerchantRuntime,
+    pacer: &Pacer,
     claimed: Claimed,
     transition: Transition,
     attempts: Vec<AttemptRow>,
@@ -460,7 +464,7 @@ async fn affect(
     match effect {
         MerchantEffect::None => recorded(claimed, transition, attempts, None),
         MerchantEffect::SlowDown => {
-            merchant.pacer.slow_down().await;
+            pacer.slow_down().await;
             recorded(claimed, transition, attempts, None)
         }
         MerchantEffect::Pause(kind, code) => {
@@ -614,14 +618,15 @@ async fn reconcile_one(shared: &Shared, merchant: &MerchantRuntime, due: &Reconc
         return;
     };
     // Without a slot the lease runs out and the order is followed later.
-    if !take_slot(shared, merchant, None, &mut Queued(None)).await {
+    let pacer = merchant.pacer_for(due.rail, false);
+    if !take_slot(shared, merchant, pacer, None, &mut Queued(None)).await {
         return;
     }
     let call = merchant.rails.ask(&query, None).await;
     counted(shared, merchant, &call);
     let up = decide::after_follow(&call.verdict, due.done, due.age_ms());
     if up.slow_down {
-        merchant.pacer.slow_down().await;
+        pacer.slow_down().await;
     }
     if let Err(e) = shared
         .ledger

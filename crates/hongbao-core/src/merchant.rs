@@ -10,7 +10,10 @@ use hongbao_wxpay::{
 };
 use secrecy::ExposeSecret;
 
+use hongbao_wxpay::v3::{HttpV3Transport, MerchantSigner, TransferClient, WechatPayKeys};
+
 use crate::config::{CertificateSource, MerchantConfig};
+use crate::model::Rail;
 use crate::pacer::Pacer;
 use crate::rail::Rails;
 
@@ -96,6 +99,72 @@ pub fn client(merchant: &MerchantConfig) -> Result<Client, SetupError> {
     ))
 }
 
+/// WeChat's limit on transfer creates, and on transfer queries, per
+/// merchant: 100 a second each (facts §1), kept a little under.
+pub const TRANSFER_CALLS_PER_MINUTE: u32 = 5_400;
+
+/// WeChat's keys of a merchant paying by transfer: its 微信支付公钥 and
+/// platform certificates, read from their files.
+pub fn wechatpay_keys(merchant: &MerchantConfig) -> Result<Option<WechatPayKeys>, SetupError> {
+    let Some(v3) = &merchant.v3 else {
+        return Ok(None);
+    };
+    let fail = |key: &'static str, e: hongbao_wxpay::v3::KeyError| SetupError {
+        merchant: merchant.name.clone(),
+        key,
+        message: e.to_string(),
+    };
+    let mut keys = WechatPayKeys::new();
+    if let Some((path, id)) = &v3.wechatpay_public_key {
+        let pem = read(merchant, "wechatpay_public_key", path)?;
+        keys = keys
+            .with_public_key(id, &pem)
+            .map_err(|e| fail("wechatpay_public_key", e))?;
+    }
+    for path in &v3.platform_certs {
+        let pem = read(merchant, "platform_certs", path)?;
+        keys = keys
+            .with_platform_certificate(&pem)
+            .map_err(|e| fail("platform_certs", e))?;
+    }
+    Ok(Some(keys))
+}
+
+/// A ready transfer client for the merchant, if it has the APIv3 keys.
+pub fn transfer_client(merchant: &MerchantConfig) -> Result<Option<TransferClient>, SetupError> {
+    let (Some(v3), Some(keys)) = (&merchant.v3, wechatpay_keys(merchant)?) else {
+        return Ok(None);
+    };
+    let identity = identity(merchant)?;
+    let signer =
+        MerchantSigner::from_identity(merchant.mch_id.clone(), &identity).map_err(|e| {
+            SetupError {
+                merchant: merchant.name.clone(),
+                key: "key",
+                message: e.to_string(),
+            }
+        })?;
+    let mut config = TransportConfig::new(v3.v3_base.clone());
+    config.request_timeout = std::time::Duration::from_secs(u64::from(merchant.timeout_seconds));
+    config.extra_roots = extra_roots(merchant)?;
+    let transport = HttpV3Transport::new(&config).map_err(|e| SetupError {
+        merchant: merchant.name.clone(),
+        key: "v3_base",
+        message: e.to_string(),
+    })?;
+    Ok(Some(TransferClient::new(signer, keys, Arc::new(transport))))
+}
+
+/// The pace of a merchant's transfer calls: creates and queries apart,
+/// each within WeChat's limit, shared through the database.
+#[derive(Debug)]
+pub struct TransferPace {
+    /// Creates (and cancels).
+    pub create: Pacer,
+    /// Queries.
+    pub query: Pacer,
+}
+
 /// A merchant ready to pay: its configuration, its clients for the rails
 /// it pays on, and its pace.
 #[derive(Debug)]
@@ -107,6 +176,8 @@ pub struct MerchantRuntime {
     /// The pace of its calls (shared through the database by every
     /// process that calls on the merchant's behalf).
     pub pacer: Pacer,
+    /// The pace of its transfer calls, if it pays by transfer.
+    pub transfer_pace: Option<TransferPace>,
     /// The official account's client (follow checks), built on first use;
     /// its access token is cached and shared by every claim.
     official_account: std::sync::OnceLock<Result<Option<OfficialAccount>, String>>,
@@ -118,12 +189,29 @@ impl MerchantRuntime {
         config: MerchantConfig,
         db: &crate::store::db::Db,
     ) -> Result<MerchantRuntime, SetupError> {
-        let rails = Rails::new(client(&config)?);
+        let transfer = transfer_client(&config)?;
+        let transfer_pace = transfer.as_ref().map(|_| {
+            let mch_id = config.mch_id.as_str();
+            TransferPace {
+                create: Pacer::per_minute(
+                    db.clone(),
+                    &format!("{mch_id}/transfer-create"),
+                    TRANSFER_CALLS_PER_MINUTE,
+                ),
+                query: Pacer::per_minute(
+                    db.clone(),
+                    &format!("{mch_id}/transfer-query"),
+                    TRANSFER_CALLS_PER_MINUTE,
+                ),
+            }
+        });
+        let rails = Rails::new(client(&config)?, transfer);
         let pacer = Pacer::per_minute(db.clone(), config.mch_id.as_str(), config.rate_per_minute);
         Ok(MerchantRuntime {
             config,
             rails,
             pacer,
+            transfer_pace,
             official_account: std::sync::OnceLock::new(),
         })
     }
@@ -151,6 +239,16 @@ impl MerchantRuntime {
     /// The merchant's name.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// The pace a call on `rail` keeps: `sends` for a create (or a
+    /// cancel), else a query.
+    pub fn pacer_for(&self, rail: Rail, sends: bool) -> &Pacer {
+        match (rail, &self.transfer_pace) {
+            (Rail::Transfer, Some(pace)) if sends => &pace.create,
+            (Rail::Transfer, Some(pace)) => &pace.query,
+            _ => &self.pacer,
+        }
     }
 }
 

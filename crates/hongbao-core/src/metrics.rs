@@ -40,7 +40,14 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     merchant: String,
+    rail: String,
     status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    merchant: String,
+    outcome: String,
 }
 
 /// The application's metrics.
@@ -55,6 +62,7 @@ pub struct Metrics {
     paused: Family<MerchantLabels, Gauge>,
     database_errors: Counter,
     claims: Family<OutcomeLabels, Counter>,
+    callbacks: Family<CallbackLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,7 +100,7 @@ impl Metrics {
         let payouts = Family::<StatusLabels, Gauge>::default();
         registry.register(
             "payouts",
-            "Red packets in the ledger by merchant and status",
+            "Payouts in the ledger by merchant, rail and status",
             payouts.clone(),
         );
         let amount = Family::<StatusLabels, Gauge>::default();
@@ -115,7 +123,14 @@ impl Metrics {
             "Prize claims by outcome (`accepted`, or the refusal's code)",
             claims.clone(),
         );
+        let callbacks = Family::<CallbackLabels, Counter>::default();
+        registry.register(
+            "transfer_callbacks",
+            "WeChat's transfer callbacks by merchant and outcome (`applied`, `duplicate`, `unknown`, `refused`)",
+            callbacks.clone(),
+        );
         Metrics {
+            callbacks,
             claims,
             registry,
             calls,
@@ -126,6 +141,16 @@ impl Metrics {
             paused,
             database_errors,
         }
+    }
+
+    /// Counts a transfer callback.
+    pub fn callback(&self, merchant: &str, outcome: &str) {
+        self.callbacks
+            .get_or_create(&CallbackLabels {
+                merchant: merchant.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a call to WeChat.
@@ -179,6 +204,7 @@ impl Metrics {
         for total in totals {
             let labels = StatusLabels {
                 merchant: total.merchant.clone(),
+                rail: total.rail.as_str().to_owned(),
                 status: total.status.as_str().to_owned(),
             };
             self.payouts

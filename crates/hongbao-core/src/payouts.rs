@@ -22,6 +22,10 @@ use crate::rail::redpack;
 use crate::store::db::DbError;
 use crate::store::{Idempotency, Ledger, ListFilter, NewRecord, StoreError, Stored};
 
+mod transfers;
+
+pub use transfers::{CancelError, NotifyError, TransferStatus};
+
 /// Why a payout was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -246,13 +250,19 @@ impl Payouts {
         let record = NewRecord {
             tenant: tenant.name.clone(),
             mch_id: merchant.config.mch_id.clone(),
-            valid,
+            valid: valid.into(),
             idempotency,
             campaign_id,
             campaign_line: None,
             prize_id,
             daily_cap: None,
         };
+        self.enqueue(record).await
+    }
+
+    /// Hands `record` to the store loop (group commit) and waits for it
+    /// to be stored.
+    async fn enqueue(&self, record: NewRecord) -> Result<Stored, CreateError> {
         let (tx, rx) = oneshot::channel();
         self.inserts
             .send((record, tx))
@@ -332,13 +342,17 @@ impl Payouts {
             Selector::Id(id) => self.get(tenant, id).await?,
             Selector::Billno(b) => self.ledger.get_by_billno(&tenant.merchants, b).await?,
         }
+        .filter(|r| r.rail == crate::model::Rail::Redpack)
         .ok_or(StatusError::NotFound)?;
         let merchant = self
             .merchants
             .get(&record.merchant)
             .ok_or(StatusError::NotFound)?;
+        let crate::model::RailRequest::Redpack { prepared, .. } = &record.request else {
+            return Err(StatusError::NotFound);
+        };
         let (verdict, row, info) = self
-            .ask_wechat(merchant, &record.mch_billno, Some(&record.request))
+            .ask_wechat(merchant, &record.mch_billno, Some(prepared))
             .await?;
         // Kept with the record's other calls, like the dispatcher's.
         self.ledger.add_attempt(&record.id, row).await?;

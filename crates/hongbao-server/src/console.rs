@@ -110,6 +110,8 @@ pub struct PeriodJson {
     pub amount: u64,
     /// The same, by status.
     pub by_status: BTreeMap<String, CountJson>,
+    /// The same, by rail (`redpack`, `transfer`).
+    pub by_rail: BTreeMap<String, CountJson>,
 }
 
 /// One bucket of the chart.
@@ -190,6 +192,16 @@ async fn period(
         out.count += count;
         out.amount += amount.get();
         let entry = out.by_status.entry(status.as_str().to_owned()).or_default();
+        entry.count += count;
+        entry.amount += amount.get();
+    }
+    for (rail, count, amount) in state
+        .payouts
+        .ledger()
+        .rails_since(merchants, since_ms)
+        .await?
+    {
+        let entry = out.by_rail.entry(rail.as_str().to_owned()).or_default();
         entry.count += count;
         entry.amount += amount.get();
     }

@@ -74,6 +74,19 @@ pub enum ApiError {
         /// The most fields.
         fields: usize,
     },
+    /// 409 with its own code: the record's state allows no such action
+    /// (`not_cancellable`, `cancel_refused`), in English and Chinese.
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// In English.
+        message: String,
+        /// In Chinese.
+        zh_message: String,
+    },
+    /// 401 `invalid_signature`: a callback whose signature does not verify
+    /// (or that cannot be read); nothing was stored.
+    BadSignature(String),
     /// 502 `wechat_unavailable`: WeChat gave no usable answer.
     Wechat(String),
     /// 503 `database_unavailable`.
@@ -122,6 +135,8 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "headers_too_large",
             ),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             ApiError::Wechat(_) => (StatusCode::BAD_GATEWAY, "wechat_unavailable"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -144,6 +159,7 @@ impl ApiError {
             ApiError::NotFound(what) => {
                 let zh = match what {
                     "red packet" => "红包",
+                    "transfer" => "转账",
                     "merchant" => "商户",
                     "campaign" => "批量发放",
                     "activity" => "活动",
@@ -209,6 +225,14 @@ impl ApiError {
                 None,
                 format!("the headers are larger than {bytes} bytes or more than {fields} fields"),
                 format!("请求头超过 {bytes} 字节或多于 {fields} 个字段"),
+            ),
+            ApiError::Conflict {
+                message, zh_message, ..
+            } => (None, message, zh_message),
+            ApiError::BadSignature(e) => (
+                None,
+                format!("the callback was refused and nothing was stored: {e}"),
+                format!("回调已拒绝，未保存任何数据：{e}"),
             ),
             ApiError::Wechat(e) => (
                 None,

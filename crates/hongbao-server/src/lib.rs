@@ -23,6 +23,7 @@ pub mod json;
 pub mod listener;
 pub mod prizes;
 pub mod routes;
+pub mod transfers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,12 @@ pub use routes::AppState;
         routes::get_redpack,
         routes::get_attempts,
         routes::redpack_status,
+        transfers::create_transfer,
+        transfers::list_transfers,
+        transfers::get_transfer,
+        transfers::transfer_status,
+        transfers::cancel_transfer,
+        transfers::notify_transfer,
         routes::list_merchants,
         routes::pause_merchant,
         routes::resume_merchant,
@@ -92,6 +99,12 @@ pub use routes::AppState;
         json::MiniProgramJson,
         json::WarningJson,
         json::RedpackRequest,
+        transfers::TransferRequest,
+        transfers::TransferJson,
+        transfers::TransferList,
+        transfers::ConfirmJson,
+        transfers::BillJson,
+        transfers::TransferStatusJson,
         json::AttemptJson,
         json::EmptyRequest,
         routes::MerchantJson,
@@ -121,6 +134,7 @@ pub use routes::AppState;
     modifiers(&BearerAuth),
     tags(
         (name = "redpacks", description = "Red packets: create, list, look up, ask WeChat"),
+        (name = "transfers", description = "Transfer bills (APIv3 商家转账) the user confirms: create, list, look up, ask WeChat, cancel; WeChat's callback"),
         (name = "merchants", description = "Merchants and their pauses"),
         (name = "campaigns", description = "Campaigns: a whole list of payouts, validated whole, paid at the merchant's rate"),
         (name = "prizes", description = "The lottery flow: activities, prizes granted to users, claimed once"),
@@ -162,6 +176,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/redpacks/status", get(routes::redpack_status))
         .route("/v1/redpacks/{id}", get(routes::get_redpack))
         .route("/v1/redpacks/{id}/attempts", get(routes::get_attempts))
+        .route(
+            "/v1/transfers",
+            post(transfers::create_transfer).get(transfers::list_transfers),
+        )
+        .route("/v1/transfers/status", get(transfers::transfer_status))
+        .route("/v1/transfers/{id}", get(transfers::get_transfer))
+        .route("/v1/transfers/{id}/attempts", get(routes::get_attempts))
+        .route(
+            "/v1/transfers/{id}/cancel",
+            post(transfers::cancel_transfer),
+        )
+        .route(
+            "/v1/notify/transfers/{merchant}",
+            post(transfers::notify_transfer),
+        )
         .route("/v1/merchants", get(routes::list_merchants))
         .route("/v1/merchants/{name}/pause", post(routes::pause_merchant))
         .route("/v1/merchants/{name}/resume", post(routes::resume_merchant))
@@ -345,6 +374,29 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
 /// Starts everything `config` describes, listening on `listen` (port 0
 /// picks one), and on `[server] metrics_listen` for the operator if set.
 pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, StartError> {
+    start_with(config, listen, false).await
+}
+
+/// As [`start`]; with `notify_self`, a merchant paying by transfer without
+/// a `notify_url` is given this instance's own callback address (on
+/// loopback, as the sandbox reaches it: sandbox mode).
+pub async fn start_with(
+    config: &Config,
+    listen: SocketAddr,
+    notify_self: bool,
+) -> Result<Running, StartError> {
+    let (listener, addr) = bind(listen).await?;
+    let mut config = config.clone();
+    if notify_self {
+        for (name, merchant) in &mut config.merchants {
+            if let Some(v3) = &mut merchant.v3
+                && v3.notify_url.is_none()
+            {
+                v3.notify_url = Some(format!("http://{addr}/v1/notify/transfers/{name}"));
+            }
+        }
+    }
+    let config = &config;
     let payouts = services(config).await?;
     // A database that can be read but not written (a read-only file, a
     // full disk) would take every payout's request and store none of them.
@@ -357,7 +409,6 @@ pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, Start
             url: redact_url(&config.database.url),
             source,
         })?;
-    let (listener, addr) = bind(listen).await?;
     let operator = match config.server.metrics_listen {
         Some(at) => Some(bind(at).await?),
         None => None,

@@ -249,7 +249,7 @@ pub(crate) fn number(
     }
 }
 
-fn time_ms(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn time_ms(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -342,6 +342,7 @@ pub async fn list_redpacks(
         re_openid: query.re_openid.clone().filter(|s| !s.is_empty()),
         mch_billno: query.mch_billno.clone().filter(|s| !s.is_empty()),
         campaign_id,
+        rail: Some(hongbao_core::model::Rail::Redpack),
         created_from_ms: time_ms("created_from", query.created_from.as_deref())?,
         created_to_ms: time_ms("created_to", query.created_to.as_deref())?,
     };
@@ -377,6 +378,7 @@ pub async fn get_redpack(
         .payouts
         .get(&tenant.0, &id)
         .await?
+        .filter(|r| r.rail == hongbao_core::model::Rail::Redpack)
         .ok_or(ApiError::NotFound("red packet"))?;
     Ok(Json(record(&state, &found)))
 }

@@ -27,6 +27,9 @@ enum Command {
     Serve,
     /// Send one red packet through the ledger and wait for its outcome.
     Send(Box<cmd::send::Args>),
+    /// Pay by transfer bill (商家转账), which the user confirms in WeChat;
+    /// `transfer cancel ID` cancels one the user has not confirmed.
+    Transfer(Box<cmd::transfer::Args>),
     /// Read the ledger.
     #[command(subcommand)]
     Records(cmd::records::RecordsCommand),
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Migrate { check } => cmd::run_async(cmd::migrate::run(cli.config, check)),
         Command::Serve => cmd::run_async(cmd::serve::run(cli.config)),
         Command::Send(args) => cmd::run_async(cmd::send::run(cli.config, *args)),
+        Command::Transfer(args) => cmd::run_async(cmd::transfer::run(cli.config, *args)),
         Command::Records(command) => cmd::run_async(cmd::records::records(cli.config, command)),
         Command::Status {
             billno,

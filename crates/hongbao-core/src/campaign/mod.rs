@@ -88,7 +88,7 @@ pub async fn import<R: Read>(
         batch.push(NewRecord {
             tenant: campaign.tenant.clone(),
             mch_id: merchant.mch_id.clone(),
-            valid,
+            valid: valid.into(),
             idempotency: None,
             campaign_id: Some(campaign.id.clone()),
             campaign_line: Some(codec::to_db(row.line)),

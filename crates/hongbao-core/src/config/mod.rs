@@ -1023,6 +1023,25 @@ pub(crate) fn example_merchant() -> MerchantConfig {
     }
 }
 
+/// [`example_merchant`] with APIv3 keys and transfer defaults.
+#[cfg(test)]
+pub(crate) fn example_merchant_v3() -> MerchantConfig {
+    MerchantConfig {
+        v3: Some(V3Config {
+            apiv3_key: ApiV3Key::parse("0123456789abcdefghijABCDEFGHIJkl").expect("32 characters"),
+            wechatpay_public_key: None,
+            platform_certs: Vec::new(),
+            v3_base: "https://api.mch.weixin.qq.com".into(),
+            notify_url: None,
+            transfer_scene_id: TransferSceneId::cash_marketing(),
+            transfer_remark: Some("活动奖励".into()),
+            activity_name: Some("新年抽奖".into()),
+            reward_description: Some("抽奖现金奖励".into()),
+        }),
+        ..example_merchant()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

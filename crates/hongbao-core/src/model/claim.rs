@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use hongbao_wxpay::Prepared;
+use hongbao_wxpay::v3::PreparedTransfer;
 
 use crate::model::payout::{Kind, Rail, Status};
 use crate::model::verdict::{Code, OrderState, QueryVerdict, SendVerdict};
@@ -20,6 +21,11 @@ pub enum RailRequest {
         /// The parameters and signature, as sent.
         prepared: Prepared,
     },
+    /// A transfer bill (APIv3): its JSON body, as sent.
+    Transfer {
+        /// The body and the key `user_name` was encrypted with.
+        prepared: PreparedTransfer,
+    },
 }
 
 impl RailRequest {
@@ -27,13 +33,15 @@ impl RailRequest {
     pub fn rail(&self) -> Rail {
         match self {
             RailRequest::Redpack { .. } => Rail::Redpack,
+            RailRequest::Transfer { .. } => Rail::Transfer,
         }
     }
 
-    /// Its order number at WeChat (`mch_billno`).
+    /// Its order number at WeChat (`mch_billno`, `out_bill_no`).
     pub fn order_no(&self) -> &str {
         match self {
             RailRequest::Redpack { prepared, .. } => prepared.mch_billno(),
+            RailRequest::Transfer { prepared } => prepared.out_bill_no().as_str(),
         }
     }
 }
@@ -176,7 +184,8 @@ impl AttemptOutcome {
         match verdict {
             QueryVerdict::Found(_)
             | QueryVerdict::FailedThere { .. }
-            | QueryVerdict::InProgress => AttemptOutcome::Found,
+            | QueryVerdict::InProgress
+            | QueryVerdict::SendAgain => AttemptOutcome::Found,
             QueryVerdict::AnotherOrder => AttemptOutcome::AnotherOrder,
             QueryVerdict::NotFound => AttemptOutcome::NotFound,
             QueryVerdict::RetryLater(_) => AttemptOutcome::Unknown,

@@ -6,7 +6,8 @@
 //! - [`verdict`]: what a call to WeChat told, in words every rail shares;
 //! - [`claim`]: a record a dispatcher holds, and where it goes next;
 //! - [`pause`]: why a merchant's payouts are stopped;
-//! - [`effect`]: what an outcome asks of the merchant and of a prize.
+//! - [`effect`]: what an outcome asks of the merchant and of a prize;
+//! - [`transfer`]: a transfer bill's input, validated before it is stored.
 
 pub mod campaign;
 pub mod claim;
@@ -14,6 +15,7 @@ pub mod effect;
 pub mod pause;
 pub mod payout;
 pub mod prize;
+pub mod transfer;
 pub mod verdict;
 
 pub use campaign::{Campaign, CampaignOptions, Checked, Totals};
@@ -21,10 +23,12 @@ pub use claim::{AttemptOutcome, AttemptRow, Awaiting, Claimed, RailRequest, Scop
 pub use effect::{MerchantEffect, PrizeEffect};
 pub use pause::{Pause, PauseKind};
 pub use payout::{
-    Attempt, Kind, Rail, Redpack, RedpackInput, Status, StatusTotal, ValidRedpack, from_ms, rfc3339,
+    Attempt, Kind, Rail, Redpack, RedpackInput, Status, StatusTotal, Valid, ValidRedpack, from_ms,
+    rfc3339,
 };
 pub use prize::{
     Activity, ActivityDef, ActivitySpec, Prize, PrizeFilter, PrizeInput, PrizeKind, PrizeStatus,
     user_failure_message,
 };
+pub use transfer::{TransferInput, ValidTransfer};
 pub use verdict::{Code, OrderState, QueryVerdict, SendVerdict};

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::MerchantConfig;
+use crate::model::claim::RailRequest;
 
 /// The way a payout is paid: one ledger holds both, the rail as a column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,16 +21,19 @@ pub enum Rail {
     /// Cash red packets (WeChat Pay v2: `sendredpack` and its kin).
     #[default]
     Redpack,
+    /// Transfer bills the user confirms (APIv3 商家转账).
+    Transfer,
 }
 
 impl Rail {
     /// Every rail.
-    pub const ALL: [Rail; 1] = [Rail::Redpack];
+    pub const ALL: [Rail; 2] = [Rail::Redpack, Rail::Transfer];
 
     /// The stored (and API) name.
     pub const fn as_str(self) -> &'static str {
         match self {
             Rail::Redpack => "redpack",
+            Rail::Transfer => "transfer",
         }
     }
 }
@@ -43,8 +47,8 @@ impl FromStr for Rail {
             .ok_or_else(|| {
                 InvalidField::new(
                     "rail",
-                    format!("{s:?} is not a rail; use redpack"),
-                    format!("{s:?} 不是有效的发放方式；请使用 redpack"),
+                    format!("{s:?} is not a rail; use redpack or transfer"),
+                    format!("{s:?} 不是有效的发放方式；请使用 redpack 或 transfer"),
                 )
             })
     }
@@ -152,11 +156,22 @@ pub enum Status {
     Refunded,
     /// A final WeChat error; see `err_code` and the messages.
     Failed,
+    /// A transfer bill created: the user has 24 hours to confirm it.
+    #[serde(rename = "awaiting_confirmation")]
+    AwaitingConfirmation,
+    /// The user confirmed the bill; WeChat is paying.
+    Transferring,
+    /// The bill was paid.
+    Succeeded,
+    /// A cancel of the bill was accepted.
+    Cancelling,
+    /// The bill was cancelled; the money went back to the merchant.
+    Cancelled,
 }
 
 impl Status {
     /// Every status.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 12] = [
         Status::Pending,
         Status::Sending,
         Status::Sent,
@@ -164,6 +179,11 @@ impl Status {
         Status::Refunding,
         Status::Refunded,
         Status::Failed,
+        Status::AwaitingConfirmation,
+        Status::Transferring,
+        Status::Succeeded,
+        Status::Cancelling,
+        Status::Cancelled,
     ];
 
     /// The API name.
@@ -176,6 +196,11 @@ impl Status {
             Status::Refunding => "refunding",
             Status::Refunded => "refunded",
             Status::Failed => "failed",
+            Status::AwaitingConfirmation => "awaiting_confirmation",
+            Status::Transferring => "transferring",
+            Status::Succeeded => "succeeded",
+            Status::Cancelling => "cancelling",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -186,8 +211,19 @@ impl Status {
 
     /// Whether the payout can change no more (nothing to follow).
     pub const fn is_final(self) -> bool {
-        matches!(self, Status::Received | Status::Refunded | Status::Failed)
+        matches!(
+            self,
+            Status::Received
+                | Status::Refunded
+                | Status::Failed
+                | Status::Succeeded
+                | Status::Cancelled
+        )
     }
+
+    /// The statuses that can change no more, as stored.
+    pub const FINAL_SQL: &'static str =
+        "('received', 'refunded', 'failed', 'succeeded', 'cancelled')";
 }
 
 impl FromStr for Status {
@@ -196,7 +232,7 @@ impl FromStr for Status {
         Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
             InvalidField::new(
                 "status",
-                format!("{s:?} is not a status; use one of pending, sending, sent, received, refunding, refunded, failed"),
+                format!("{s:?} is not a status; use one of pending, sending, sent, received, refunding, refunded, failed, awaiting_confirmation, transferring, succeeded, cancelling, cancelled"),
                 format!("{s:?} 不是有效状态"),
             )
         })
@@ -438,6 +474,53 @@ impl ValidRedpack {
     }
 }
 
+/// A payout that passed every rule, on its rail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Valid {
+    /// A red packet.
+    Redpack(ValidRedpack),
+    /// A transfer bill.
+    Transfer(crate::model::transfer::ValidTransfer),
+}
+
+impl Valid {
+    /// The merchant's name.
+    pub fn merchant(&self) -> &str {
+        match self {
+            Valid::Redpack(v) => &v.merchant,
+            Valid::Transfer(v) => &v.merchant,
+        }
+    }
+
+    /// The receiver.
+    pub fn openid(&self) -> &OpenId {
+        match self {
+            Valid::Redpack(v) => &v.re_openid,
+            Valid::Transfer(v) => &v.openid,
+        }
+    }
+
+    /// The rail.
+    pub fn rail(&self) -> Rail {
+        match self {
+            Valid::Redpack(_) => Rail::Redpack,
+            Valid::Transfer(_) => Rail::Transfer,
+        }
+    }
+}
+
+impl From<ValidRedpack> for Valid {
+    fn from(v: ValidRedpack) -> Valid {
+        Valid::Redpack(v)
+    }
+}
+
+impl From<crate::model::transfer::ValidTransfer> for Valid {
+    fn from(v: crate::model::transfer::ValidTransfer) -> Valid {
+        Valid::Transfer(v)
+    }
+}
+
 /// A payout's record in the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redpack {
@@ -497,8 +580,13 @@ pub struct Redpack {
     pub created_at: OffsetDateTime,
     /// When it last changed.
     pub updated_at: OffsetDateTime,
+    /// When an unconfirmed transfer bill closes (24 hours after it was
+    /// created).
+    pub expires_at: Option<OffsetDateTime>,
+    /// Why WeChat closed a transfer bill unpaid (`OVERDUE_CLOSE`, ...).
+    pub fail_reason: Option<String>,
     /// The exact request sent (and re-sent).
-    pub request: Prepared,
+    pub request: RailRequest,
 }
 
 /// One call to WeChat for a record.
@@ -528,6 +616,8 @@ pub struct Attempt {
 pub struct StatusTotal {
     /// The merchant.
     pub merchant: String,
+    /// The rail.
+    pub rail: Rail,
     /// The status.
     pub status: Status,
     /// How many.

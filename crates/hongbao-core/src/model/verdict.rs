@@ -47,6 +47,8 @@ pub struct OrderState {
     /// What a front end needs to show the payout to its user (a mini
     /// program's `package`, a transfer's `package_info`).
     pub package: Option<String>,
+    /// Why WeChat closed the order unpaid (a transfer's `fail_reason`).
+    pub fail_reason: Option<String>,
 }
 
 impl OrderState {
@@ -98,6 +100,10 @@ pub enum QueryVerdict {
     },
     /// WeChat is still on it: ask again later, never send now.
     InProgress,
+    /// WeChat has the order, and sending the same request again is safe
+    /// and tells what the query does not (a transfer bill's
+    /// `package_info`, which only a create answers).
+    SendAgain,
     /// Another order holds this number (another system numbering the same
     /// merchant's orders): the stored request can never make it.
     AnotherOrder,

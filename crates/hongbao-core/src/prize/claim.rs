@@ -114,7 +114,7 @@ async fn claim_checked(
     let record = NewRecord {
         tenant: tenant.name.clone(),
         mch_id: merchant.config.mch_id.clone(),
-        valid,
+        valid: valid.into(),
         idempotency: None,
         campaign_id: None,
         campaign_line: None,

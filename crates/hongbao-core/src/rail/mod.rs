@@ -5,7 +5,8 @@
 //! reconciliation, campaigns, prizes and idempotency do not know which
 //! rail they drive: they speak [`crate::model::verdict`].
 //!
-//! - [`redpack`]: cash red packets (WeChat Pay v2).
+//! - [`redpack`]: cash red packets (WeChat Pay v2);
+//! - [`transfer`]: transfer bills the user confirms (APIv3 商家转账).
 //!
 //! A rail's records may wait long for their user (a transfer bill waits up
 //! to 24 hours to be confirmed), may be cancelled, and may be settled by a
@@ -14,12 +15,16 @@
 //! which the same vocabulary already speaks.
 
 pub mod redpack;
+pub mod transfer;
 
 use std::time::Duration;
 
 use hongbao_wxpay::Client;
+use hongbao_wxpay::v3::{OutBillNo, TransferClient};
 
-use crate::model::{AttemptRow, Awaiting, Claimed, QueryVerdict, Rail, RailRequest, SendVerdict};
+use crate::model::{
+    AttemptOutcome, AttemptRow, Awaiting, Claimed, QueryVerdict, Rail, RailRequest, SendVerdict,
+};
 
 /// A call made for a record: what it told, and the attempt to keep.
 #[derive(Debug)]
@@ -43,18 +48,30 @@ pub enum Query {
         /// The order number asked about.
         mch_billno: String,
     },
+    /// A transfer bill's query by `out_bill_no`.
+    Transfer {
+        /// The bill asked about.
+        out_bill_no: OutBillNo,
+    },
 }
 
 /// A merchant's clients, one per rail it pays on.
 #[derive(Debug)]
 pub struct Rails {
     redpack: Client,
+    transfer: Option<TransferClient>,
+}
+
+/// What a call on a rail the merchant has no client for answers.
+fn no_client(rail: Rail) -> String {
+    format!("this merchant is not configured to pay by {rail}")
 }
 
 impl Rails {
-    /// The clients of a merchant paying by red packet.
-    pub fn new(redpack: Client) -> Rails {
-        Rails { redpack }
+    /// The clients of a merchant paying by red packet and, with its
+    /// APIv3 keys, by transfer.
+    pub fn new(redpack: Client, transfer: Option<TransferClient>) -> Rails {
+        Rails { redpack, transfer }
     }
 
     /// The red packet client (WeChat Pay v2).
@@ -62,10 +79,16 @@ impl Rails {
         &self.redpack
     }
 
+    /// The transfer client (APIv3), if the merchant has its keys.
+    pub fn transfer(&self) -> Option<&TransferClient> {
+        self.transfer.as_ref()
+    }
+
     /// What a claimed record's previous outcome waits to have confirmed.
     pub fn awaiting(claimed: &Claimed) -> Awaiting {
         match claimed.request.rail() {
             Rail::Redpack => redpack::awaiting(claimed.err_code.as_deref()),
+            Rail::Transfer => transfer::awaiting(claimed.err_code.as_deref()),
         }
     }
 
@@ -76,15 +99,40 @@ impl Rails {
                 request: redpack::query_request(&self.redpack, order_no)?,
                 mch_billno: order_no.to_owned(),
             }),
+            Rail::Transfer => {
+                if self.transfer.is_none() {
+                    return Err(no_client(rail));
+                }
+                Ok(Query::Transfer {
+                    out_bill_no: OutBillNo::parse(order_no).map_err(|e| e.to_string())?,
+                })
+            }
         }
     }
 
     /// Sends a claimed record's request, unchanged.
     pub async fn send(&self, claimed: &Claimed) -> Call<SendVerdict> {
         match &claimed.request {
-            request @ RailRequest::Redpack { prepared, .. } => {
+            RailRequest::Redpack { kind, prepared } => {
                 let called = redpack::call(&self.redpack, prepared).await;
-                let (verdict, attempt) = redpack::send_outcome(request, &called);
+                let (verdict, attempt) = redpack::send_outcome(*kind, prepared, &called);
+                Call {
+                    verdict,
+                    attempt,
+                    latency: called.latency,
+                }
+            }
+            RailRequest::Transfer { prepared } => {
+                let Some(client) = &self.transfer else {
+                    return not_configured(Rail::Transfer, prepared.out_bill_no().as_str(), "send");
+                };
+                let called = transfer::create(client, prepared).await;
+                let verdict = transfer::send_verdict(&called.outcome());
+                let attempt = transfer::attempt_row(
+                    prepared.out_bill_no().as_str(),
+                    &called,
+                    AttemptOutcome::of_send(&verdict),
+                );
                 Call {
                     verdict,
                     attempt,
@@ -108,7 +156,7 @@ impl Rails {
                     Some((RailRequest::Redpack { prepared, .. }, awaiting)) => {
                         (Some(prepared), awaiting.clone())
                     }
-                    None => (None, Awaiting::Nothing),
+                    _ => (None, Awaiting::Nothing),
                 };
                 let (verdict, attempt, _) =
                     redpack::query_outcome(mch_billno, stored, &awaiting, &called);
@@ -118,6 +166,62 @@ impl Rails {
                     latency: called.latency,
                 }
             }
+            Query::Transfer { out_bill_no } => {
+                let Some(client) = &self.transfer else {
+                    return not_configured(Rail::Transfer, out_bill_no.as_str(), "query");
+                };
+                let called = transfer::query(client, out_bill_no).await;
+                let (stored, awaiting) = match claimed.map(|c| (&c.request, &c.awaiting)) {
+                    Some((RailRequest::Transfer { prepared }, awaiting)) => {
+                        (Some(prepared), awaiting.clone())
+                    }
+                    _ => (None, Awaiting::Nothing),
+                };
+                let verdict = transfer::query_verdict(stored, &awaiting, &called.outcome());
+                let attempt = transfer::attempt_row(
+                    out_bill_no.as_str(),
+                    &called,
+                    AttemptOutcome::of_query(&verdict),
+                );
+                Call {
+                    verdict,
+                    attempt,
+                    latency: called.latency,
+                }
+            }
         }
+    }
+}
+
+/// A call on a rail the merchant has no client for: nothing is sent, and
+/// the record waits (the configuration must change for it to go on).
+fn not_configured<V: From<String>>(rail: Rail, order_no: &str, what: &'static str) -> Call<V> {
+    let detail = no_client(rail);
+    Call {
+        verdict: V::from(detail.clone()),
+        attempt: AttemptRow {
+            api: what,
+            sends: false,
+            order_no: order_no.to_owned(),
+            started_at_ms: 0,
+            latency_ms: 0,
+            outcome: AttemptOutcome::NotSent,
+            err_code: None,
+            detail: Some(detail),
+            answer: None,
+        },
+        latency: Duration::ZERO,
+    }
+}
+
+impl From<String> for SendVerdict {
+    fn from(detail: String) -> Self {
+        SendVerdict::NotSent(detail)
+    }
+}
+
+impl From<String> for QueryVerdict {
+    fn from(detail: String) -> Self {
+        QueryVerdict::RetryLater(detail)
     }
 }

@@ -12,8 +12,7 @@ use hongbao_wxpay::{
 };
 
 use crate::model::{
-    AttemptOutcome, AttemptRow, Awaiting, Code, Kind, OrderState, QueryVerdict, RailRequest,
-    SendVerdict, Status,
+    AttemptOutcome, AttemptRow, Awaiting, Code, Kind, OrderState, QueryVerdict, SendVerdict, Status,
 };
 
 /// An err_code's words.
@@ -61,6 +60,7 @@ pub fn send_verdict(kind: Kind, outcome: &SendOutcome) -> SendVerdict {
             } else {
                 None
             },
+            fail_reason: None,
         }),
         SendOutcome::RetrySameBillno(detail) => SendVerdict::NotSent(detail.clone()),
         SendOutcome::QueryFirst { err_code, detail } => SendVerdict::Unknown {
@@ -98,6 +98,7 @@ pub fn state_of(info: &HbInfo) -> OrderState {
         wechat_status: info.status.as_str().to_owned(),
         refund_amount: info.refund_amount,
         package: None,
+        fail_reason: None,
     }
 }
 
@@ -209,9 +210,8 @@ pub fn query_request(client: &Client, mch_billno: &str) -> Result<Prepared, Stri
 }
 
 /// The send's verdict and its attempt row.
-pub fn send_outcome(request: &RailRequest, called: &Called) -> (SendVerdict, AttemptRow) {
-    let RailRequest::Redpack { kind, prepared } = request;
-    let verdict = send_verdict(*kind, &classify_send(&called.result));
+pub fn send_outcome(kind: Kind, prepared: &Prepared, called: &Called) -> (SendVerdict, AttemptRow) {
+    let verdict = send_verdict(kind, &classify_send(&called.result));
     let row = attempt_row(
         prepared.api(),
         prepared.mch_billno(),
@@ -366,6 +366,7 @@ mod tests {
             send_listid: Some("L1".into()),
             send_time: None,
             package: Some("pkg".into()),
+            fail_reason: None,
             sp_ticket: None,
             detail_id: None,
         };

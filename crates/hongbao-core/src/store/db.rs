@@ -104,7 +104,7 @@ fn unavailable_code(code: &str) -> bool {
     code.starts_with("53") || code.starts_with("08") || code.starts_with("57P") || code == "25006"
 }
 
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (
         1,
         "ledger",
@@ -132,6 +132,11 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         include_str!("../../migrations/0006_openid_index.sql"),
     ),
     (7, "rails", include_str!("../../migrations/0007_rails.sql")),
+    (
+        8,
+        "transfers",
+        include_str!("../../migrations/0008_transfers.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

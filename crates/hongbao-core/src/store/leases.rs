@@ -1,15 +1,16 @@
 //! Claims under leases of database time, outcomes recorded only while the
 //! lease is the recorder's, and the following of accepted orders.
 
-use hongbao_wxpay::{BillnoDeployment, MchBillNo, MchId, Prepared};
+use hongbao_wxpay::v3::OutBillNo;
+use hongbao_wxpay::{BillnoDeployment, MchBillNo, MchId};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::Ledger;
 use super::codec::{self, fen_to_db};
 use super::db::{DbError, Dialect, Tx};
-use super::payouts::{allocate, day_of, insert_attempt};
+use super::payouts::{allocate, day_of, insert_attempt, stored_request};
 use crate::model::{
-    AttemptRow, Claimed, OrderState, PrizeEffect, Rail, RailRequest, Scope, Transition,
+    AttemptRow, Claimed, OrderState, PrizeEffect, Rail, RailRequest, Scope, Status, Transition,
 };
 
 /// An accepted order due to be followed (asked about again), leased.
@@ -85,17 +86,7 @@ impl Ledger {
             .await?;
         rows.iter()
             .map(|row| {
-                let request = match codec::parsed::<Rail>(row, "rail")? {
-                    Rail::Redpack => {
-                        let stored: String = row.try_get("request")?;
-                        let prepared: Prepared = serde_json::from_str(&stored)
-                            .map_err(|e| codec::corrupt(format!("stored request: {e}")))?;
-                        RailRequest::Redpack {
-                            kind: codec::parsed(row, "kind")?,
-                            prepared,
-                        }
-                    }
-                };
+                let request = stored_request(row, codec::parsed::<Rail>(row, "rail")?)?;
                 Ok(Claimed {
                     id: row.try_get("id")?,
                     merchant: row.try_get("merchant")?,
@@ -215,51 +206,38 @@ impl Ledger {
         next_in_ms: Option<i64>,
         attempt: &AttemptRow,
     ) -> Result<bool, DbError> {
-        let status = state.map(|s| s.status);
-        let wechat_status = state.map(|s| s.wechat_status.as_str());
-        let refund_amount = state.and_then(|s| s.refund_amount);
         let now = self.db.now_sql();
         let sql = format!(
-            "UPDATE payouts SET status = COALESCE($1, status), wechat_status = COALESCE($2, wechat_status), \
-             refund_amount = COALESCE($3, refund_amount), reconcile_at = CASE WHEN $4 < 0 THEN NULL ELSE {now} + $4 END, \
+            "UPDATE payouts SET reconcile_at = CASE WHEN $1 < 0 THEN NULL ELSE {now} + $1 END, \
              reconciles = reconciles + 1, lease_owner = NULL, lease_until = NULL, updated_at = {now} \
-             WHERE id = $5 AND lease_owner = $6 AND lease_until >= {now}"
+             WHERE id = $2 AND lease_owner = $3 AND lease_until >= {now}"
         );
         let (owner, id) = (owner.to_owned(), id.to_owned());
-        let (status, wechat_status) = (
-            status.map(|s| s.as_str().to_owned()),
-            wechat_status.map(str::to_owned),
-        );
+        let state = state.cloned();
         self.db
             .write(|tx| {
-                let (sql, owner, id, status, wechat_status) = (
-                    sql.clone(),
-                    owner.clone(),
-                    id.clone(),
-                    status.clone(),
-                    wechat_status.clone(),
-                );
+                let (sql, owner, id, state) =
+                    (sql.clone(), owner.clone(), id.clone(), state.clone());
                 let attempt = attempt.clone();
                 Box::pin(async move {
                     insert_attempt(tx, &id, &attempt).await?;
                     let done = sqlx::query(AssertSqlSafe(sql))
-                        .bind(status)
-                        .bind(wechat_status)
-                        .bind(refund_amount.map(fen_to_db))
                         .bind(next_in_ms.unwrap_or(-1))
-                        .bind(id)
+                        .bind(id.clone())
                         .bind(owner)
                         .execute(&mut **tx)
-                        .await?;
-                    Ok(done.rows_affected() == 1)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if done && let Some(state) = &state {
+                        apply_news(tx, now, &id, state, false, None).await?;
+                    }
+                    Ok(done)
                 })
             })
             .await
     }
 
-    /// Updates a record from a gethbinfo answer asked for by a user
-    /// (`status` endpoint, `hongbao status`), outside any lease: only
-    /// statuses that can only move forward are written.
     pub async fn record_wechat_status(&self, id: &str, state: &OrderState) -> Result<(), DbError> {
         let status = state.status;
         let wechat_status = state.wechat_status.as_str();
@@ -328,7 +306,11 @@ async fn apply(
     transition: &Transition,
     sends: i64,
 ) -> Result<bool, DbError> {
-    let lease = format!("WHERE id = $1 AND lease_owner = $2 AND lease_until >= {now}");
+    // A record settled meanwhile (a callback told its final state) keeps it.
+    let lease = format!(
+        "WHERE id = $1 AND lease_owner = $2 AND lease_until >= {now} AND status NOT IN {}",
+        Status::FINAL_SQL
+    );
     let release = format!(
         "in_flight = 0, lease_owner = NULL, lease_until = NULL, updated_at = {now}, attempts = attempts + $3"
     );
@@ -341,6 +323,7 @@ async fn apply(
                 "UPDATE payouts SET status = $4, send_listid = COALESCE($5, send_listid), wechat_status = $6, \
                  refund_amount = $7, package = COALESCE($8, package), err_code = NULL, message = NULL, zh_message = NULL, \
                  due_at = NULL, needs_query = 0, retries = 0, \
+                 expires_at = CASE WHEN $4 = 'awaiting_confirmation' THEN COALESCE(expires_at, {now} + $10) ELSE expires_at END, \
                  reconcile_at = CASE WHEN $9 < 0 THEN NULL ELSE {now} + $9 END, {release} {lease}"
             );
             sqlx::query(AssertSqlSafe(sql))
@@ -353,6 +336,7 @@ async fn apply(
                 .bind(state.refund_amount.map(fen_to_db))
                 .bind(state.package.clone())
                 .bind(follow_in_ms.unwrap_or(-1))
+                .bind(crate::model::transfer::CONFIRM_WINDOW_MS)
                 .execute(&mut **tx)
                 .await?
         }
@@ -402,12 +386,10 @@ async fn apply(
         }
         Transition::Reissue => {
             let corrupt = |e: String| DbError::Sqlx(sqlx::Error::Decode(e.into()));
-            let RailRequest::Redpack { prepared, .. } = &claimed.request;
-            let mch_id = prepared
-                .params()
-                .get("mch_id")
-                .unwrap_or_default()
-                .to_owned();
+            let mch_id: String = sqlx::query_scalar("SELECT mch_id FROM payouts WHERE id = $1")
+                .bind(claimed.id.clone())
+                .fetch_one(&mut **tx)
+                .await?;
             let (date, day) = day_of(claimed.created_at_ms);
             let sequence = allocate(tx, &mch_id, &day, 1).await?;
             let mch_id = MchId::parse(&mch_id).map_err(|e| corrupt(e.message))?;
@@ -418,7 +400,19 @@ async fn apply(
                 codec::whole(sequence, "a billno sequence")?,
             )
             .map_err(|e| corrupt(e.message))?;
-            let request = crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?;
+            let request = match &claimed.request {
+                RailRequest::Redpack { prepared, .. } => serde_json::to_string(
+                    &crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?,
+                )
+                .expect("a request serialises"),
+                RailRequest::Transfer { prepared } => {
+                    let out_bill_no =
+                        OutBillNo::parse(billno.as_str()).map_err(|e| corrupt(e.message))?;
+                    crate::rail::transfer::to_stored(
+                        &crate::rail::transfer::reissue(prepared, &out_bill_no).map_err(corrupt)?,
+                    )
+                }
+            };
             let sql = format!(
                 "UPDATE payouts SET mch_billno = $4, request = $5, status = 'pending', due_at = {now}, needs_query = 0, \
                  merchant_refused = 0, retries = 0, err_code = NULL, {release} {lease}"
@@ -428,7 +422,7 @@ async fn apply(
                 .bind(owner.to_owned())
                 .bind(sends)
                 .bind(billno.as_str().to_owned())
-                .bind(serde_json::to_string(&request).expect("a request serialises"))
+                .bind(request)
                 .execute(&mut **tx)
                 .await?
         }
@@ -439,6 +433,77 @@ async fn apply(
 /// Moves prize `prize_id` on as `effect` says, in the transaction that
 /// records the outcome of its payout `record_id` (only when that outcome
 /// was applied).
+/// Applies what WeChat told about record `id`'s accepted order (a
+/// follow-up query, a callback, a user's question): its state, and the
+/// prize's part when the order closed unpaid. A record that can change no
+/// more keeps its outcome. With `settle`, a record the dispatcher has not
+/// yet seen accepted (a callback arriving before the create's answer) is
+/// settled too, and whatever call is in flight for it is recorded without
+/// changing it. Returns whether the record changed.
+pub(super) async fn apply_news(
+    tx: &mut Tx,
+    now: &str,
+    id: &str,
+    state: &OrderState,
+    settle: bool,
+    follow_in_ms: Option<i64>,
+) -> Result<bool, DbError> {
+    let closed = matches!(state.status, Status::Failed | Status::Cancelled);
+    let code = closed.then(|| {
+        let transfer_state = if state.status == Status::Cancelled {
+            hongbao_wxpay::v3::TransferState::Cancelled
+        } else {
+            hongbao_wxpay::v3::TransferState::Fail
+        };
+        crate::rail::transfer::fail_code(state.fail_reason.as_deref(), transfer_state)
+    });
+    let unsettled = if settle {
+        ""
+    } else {
+        " AND status NOT IN ('pending', 'sending')"
+    };
+    let sql = format!(
+        "UPDATE payouts SET status = $1, wechat_status = $2, send_listid = COALESCE(send_listid, $3), \
+         refund_amount = COALESCE($4, refund_amount), package = COALESCE(package, $5), \
+         fail_reason = COALESCE($6, fail_reason), err_code = COALESCE($7, err_code), \
+         message = COALESCE($8, message), zh_message = COALESCE($9, zh_message), \
+         reconcile_at = CASE WHEN $1 IN {final_sql} THEN NULL WHEN $11 >= 0 THEN {now} + $11 ELSE reconcile_at END, \
+         due_at = CASE WHEN status IN ('pending', 'sending') THEN NULL ELSE due_at END, \
+         needs_query = 0, in_flight = 0, lease_owner = CASE WHEN status IN ('pending', 'sending') THEN NULL ELSE lease_owner END, \
+         lease_until = CASE WHEN status IN ('pending', 'sending') THEN NULL ELSE lease_until END, updated_at = {now} \
+         WHERE id = $10 AND status NOT IN {final_sql}{unsettled} RETURNING prize_id",
+        final_sql = Status::FINAL_SQL,
+    );
+    let changed = sqlx::query(AssertSqlSafe(sql))
+        .bind(state.status.as_str())
+        .bind(state.wechat_status.clone())
+        .bind(state.external_id.clone())
+        .bind(state.refund_amount.map(fen_to_db))
+        .bind(state.package.clone())
+        .bind(state.fail_reason.clone())
+        .bind(code.as_ref().map(|c| c.code.clone()))
+        .bind(code.as_ref().map(|c| c.message.clone()))
+        .bind(code.as_ref().map(|c| c.zh_message.clone()))
+        .bind(id.to_owned())
+        .bind(follow_in_ms.unwrap_or(-1))
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = changed else {
+        return Ok(false);
+    };
+    let prize_id: Option<String> = row.try_get("prize_id")?;
+    if let Some(prize_id) = prize_id {
+        let effect = match state.status {
+            Status::Succeeded => Some(PrizeEffect::Issued),
+            _ => crate::decide::news_prize_effect(state),
+        };
+        if let Some(effect) = effect {
+            apply_prize_effect(tx, now, &prize_id, id, &effect).await?;
+        }
+    }
+    Ok(true)
+}
+
 async fn apply_prize_effect(
     tx: &mut Tx,
     now: &str,
@@ -463,7 +528,7 @@ async fn apply_prize_effect(
             // claimable again, its budget and daily count given back.
             let sql = format!(
                 "UPDATE prizes SET status = 'pending', payout_id = NULL, last_err_code = $3, updated_at = {now} \
-                 WHERE id = $1 AND payout_id = $2 AND status = 'issuing' \
+                 WHERE id = $1 AND payout_id = $2 AND status IN ('issuing', 'issued') \
                  RETURNING activity_id, amount, claimed_openid, claim_day"
             );
             let released = sqlx::query(AssertSqlSafe(sql))

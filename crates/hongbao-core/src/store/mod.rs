@@ -22,6 +22,7 @@
 //! - [`codec`]: reading values back (money, enums) and binding arguments;
 //! - [`payouts`]: storing payouts with their numbers, reading them back;
 //! - [`leases`]: claims, outcomes, following accepted orders;
+//! - [`notifications`]: WeChat's callbacks for transfer bills;
 //! - [`pauses`]: merchants' pauses, paused campaigns;
 //! - [`stats`]: counts and sums.
 
@@ -29,6 +30,7 @@ pub mod campaigns;
 pub mod codec;
 pub mod db;
 pub mod leases;
+pub mod notifications;
 pub mod pace;
 pub mod pauses;
 pub mod payouts;
@@ -36,11 +38,12 @@ pub mod prizes;
 pub mod stats;
 
 pub use leases::Reconcile;
+pub use notifications::{Noted, Notification, UnknownNotification};
 pub use payouts::{Idempotency, ListFilter, NewRecord, StoreError, Stored};
 
 use db::{Db, Dialect};
 
-/// A new record id: `rp_` and a ULID (time-ordered, unique across processes).
+/// A new id: its prefix (`rp_` for a red packet, `tr_` for a transfer) and a ULID (time-ordered, unique across processes).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::generate())
 }

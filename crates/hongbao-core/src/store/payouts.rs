@@ -1,14 +1,16 @@
 //! Storing payouts, each with its order number, in one transaction
 //! (group-committed); reading them and their attempts back.
 
-use hongbao_wxpay::{BillnoDeployment, MchBillNo, MchId, Prepared, beijing_date};
+use hongbao_wxpay::v3::OutBillNo;
+use hongbao_wxpay::{BillnoDeployment, Fen, MchBillNo, MchId, Prepared, beijing_date};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::codec::{self, fen_to_db};
 use super::db::{Arg, Db, DbError, Tx};
 use super::{Ledger, new_id};
-use crate::model::{Attempt, AttemptRow, Rail, Redpack, Status, ValidRedpack, from_ms};
+use crate::model::{Attempt, AttemptRow, Kind, Rail, RailRequest, Redpack, Status, Valid, from_ms};
+use crate::rail::transfer;
 
 /// A caller's idempotency key and the hash of what it asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +28,8 @@ pub struct NewRecord {
     pub tenant: String,
     /// The merchant's id (for the mch_billno).
     pub mch_id: MchId,
-    /// The validated payout.
-    pub valid: ValidRedpack,
+    /// The validated payout, on its rail.
+    pub valid: Valid,
     /// The caller's idempotency key.
     pub idempotency: Option<Idempotency>,
     /// The campaign it belongs to.
@@ -91,6 +93,8 @@ pub struct ListFilter {
     pub mch_billno: Option<String>,
     /// Only this campaign.
     pub campaign_id: Option<String>,
+    /// Only this rail.
+    pub rail: Option<Rail>,
     /// Created at or after (ms).
     pub created_from_ms: Option<i64>,
     /// Created before (ms).
@@ -99,7 +103,25 @@ pub struct ListFilter {
 
 const COLUMNS: &str = "id, tenant, merchant, mch_id, rail, kind, status, mch_billno, re_openid, total_amount, total_num, \
     send_name, wishing, act_name, remark, scene_id, request, send_listid, wechat_status, refund_amount, package, \
-    err_code, message, zh_message, attempts, campaign_id, prize_id, created_at, updated_at";
+    err_code, message, zh_message, attempts, campaign_id, prize_id, created_at, updated_at, fail_reason, expires_at";
+
+/// A stored request read back, by its rail.
+pub(super) fn stored_request(row: &AnyRow, rail: Rail) -> Result<RailRequest, DbError> {
+    let text: String = row.try_get("request")?;
+    match rail {
+        Rail::Redpack => {
+            let prepared: Prepared = serde_json::from_str(&text)
+                .map_err(|e| codec::corrupt(format!("stored request: {e}")))?;
+            Ok(RailRequest::Redpack {
+                kind: codec::parsed(row, "kind")?,
+                prepared,
+            })
+        }
+        Rail::Transfer => Ok(RailRequest::Transfer {
+            prepared: transfer::from_stored(&text).map_err(codec::corrupt)?,
+        }),
+    }
+}
 
 fn decode(row: &AnyRow) -> Result<Redpack, DbError> {
     let text = |col: &str| -> Result<String, DbError> { Ok(row.try_get::<String, _>(col)?) };
@@ -107,16 +129,18 @@ fn decode(row: &AnyRow) -> Result<Redpack, DbError> {
         Ok(row.try_get::<Option<String>, _>(col)?)
     };
     let int = |col: &str| -> Result<i64, DbError> { Ok(row.try_get::<i64, _>(col)?) };
-    let corrupt = |what: String| DbError::Sqlx(sqlx::Error::Decode(what.into()));
-    let request: Prepared = serde_json::from_str(&text("request")?)
-        .map_err(|e| corrupt(format!("stored request: {e}")))?;
+    let rail: Rail = codec::parsed(row, "rail")?;
+    let request = stored_request(row, rail)?;
     Ok(Redpack {
         id: text("id")?,
         tenant: text("tenant")?,
         merchant: text("merchant")?,
         mch_id: text("mch_id")?,
-        rail: codec::parsed(row, "rail")?,
-        kind: codec::parsed(row, "kind")?,
+        rail,
+        kind: match &request {
+            RailRequest::Redpack { kind, .. } => *kind,
+            RailRequest::Transfer { .. } => Kind::Normal,
+        },
         status: codec::parsed(row, "status")?,
         mch_billno: text("mch_billno")?,
         re_openid: text("re_openid")?,
@@ -139,6 +163,8 @@ fn decode(row: &AnyRow) -> Result<Redpack, DbError> {
         prize_id: opt("prize_id")?,
         created_at: from_ms(int("created_at")?),
         updated_at: from_ms(int("updated_at")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+        fail_reason: opt("fail_reason")?,
         request,
     })
 }
@@ -274,6 +300,11 @@ impl Ledger {
         eq(
             "campaign_id =",
             filter.campaign_id.clone().map(Arg::from),
+            &mut binds,
+        );
+        eq(
+            "rail =",
+            filter.rail.map(|r| Arg::from(r.as_str())),
             &mut binds,
         );
         eq(
@@ -495,8 +526,8 @@ pub(crate) async fn store_in(
                     Some(cap) => {
                         let paid = today
                             .entry((
-                                record.valid.merchant.clone(),
-                                record.valid.re_openid.as_str().to_owned(),
+                                record.valid.merchant().to_owned(),
+                                record.valid.openid().as_str().to_owned(),
                             ))
                             .or_default();
                         let over = *paid >= cap;
@@ -534,7 +565,7 @@ async fn campaign_payouts_today(
     let openids: std::collections::BTreeSet<&str> = batch
         .iter()
         .filter(|r| r.daily_cap.is_some())
-        .map(|r| r.valid.re_openid.as_str())
+        .map(|r| r.valid.openid().as_str())
         .collect();
     if openids.is_empty() {
         return Ok(counts);
@@ -591,15 +622,15 @@ async fn insert_new(
         Ok(b) => b,
         Err(e) => return Ok(Err(StoreError::Failed(e.message))),
     };
-    let request = match record
-        .valid
-        .prepared(&mch_billno, &hongbao_wxpay::nonce_str())
-    {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(StoreError::Failed(e.to_string()))),
+    let columns = match columns_of(&record.valid, &mch_billno) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(StoreError::Failed(e))),
     };
-    let id = new_id("rp");
-    let v = &record.valid;
+    let c = &columns;
+    let id = new_id(match record.valid.rail() {
+        Rail::Redpack => "rp",
+        Rail::Transfer => "tr",
+    });
     let (status, due_at, err_code, message, zh_message) = match over_cap {
         None => (Status::Pending, Some(now), None, None, None),
         Some(cap) => (
@@ -623,19 +654,19 @@ async fn insert_new(
     )
     .bind(id.clone())
     .bind(record.tenant.clone())
-    .bind(v.merchant.clone())
+    .bind(c.merchant.clone())
     .bind(record.mch_id.as_str().to_owned())
-    .bind(v.kind.as_str())
+    .bind(c.kind.as_str())
     .bind(mch_billno.as_str().to_owned())
-    .bind(v.re_openid.as_str().to_owned())
-    .bind(fen_to_db(v.total_amount))
-    .bind(i64::from(v.total_num))
-    .bind(v.send_name.clone())
-    .bind(v.wishing.clone())
-    .bind(v.act_name.clone())
-    .bind(v.remark.clone())
-    .bind(v.scene_id.map(|s| s.as_str().to_owned()))
-    .bind(serde_json::to_string(&request).expect("a request serialises"))
+    .bind(c.openid.clone())
+    .bind(fen_to_db(c.amount))
+    .bind(i64::from(c.total_num))
+    .bind(c.send_name.clone())
+    .bind(c.wishing.clone())
+    .bind(c.act_name.clone())
+    .bind(c.remark.clone())
+    .bind(c.scene_id.clone())
+    .bind(c.stored.clone())
     .bind(record.campaign_id.clone())
     .bind(record.prize_id.clone())
     .bind(record.idempotency.as_ref().map(|x| x.key.clone()))
@@ -647,26 +678,40 @@ async fn insert_new(
     .bind(err_code.clone())
     .bind(message.clone())
     .bind(zh_message.clone())
-    .bind(Rail::Redpack.as_str())
+    .bind(record.valid.rail().as_str())
     .execute(&mut **tx)
     .await?;
+    let Columns {
+        merchant,
+        kind,
+        openid,
+        amount,
+        total_num,
+        send_name,
+        wishing,
+        act_name,
+        remark,
+        scene_id,
+        stored: _,
+        request,
+    } = columns;
     Ok(Ok(Stored::Created(Redpack {
         id,
         tenant: record.tenant.clone(),
-        merchant: v.merchant.clone(),
+        merchant,
         mch_id: record.mch_id.as_str().to_owned(),
-        rail: Rail::Redpack,
-        kind: v.kind,
+        rail: record.valid.rail(),
+        kind,
         status,
         mch_billno: mch_billno.as_str().to_owned(),
-        re_openid: v.re_openid.as_str().to_owned(),
-        total_amount: v.total_amount,
-        total_num: v.total_num,
-        send_name: v.send_name.clone(),
-        wishing: v.wishing.clone(),
-        act_name: v.act_name.clone(),
-        remark: v.remark.clone(),
-        scene_id: v.scene_id.map(|s| s.as_str().to_owned()),
+        re_openid: openid,
+        total_amount: amount,
+        total_num,
+        send_name,
+        wishing,
+        act_name,
+        remark,
+        scene_id,
         send_listid: None,
         wechat_status: None,
         refund_amount: None,
@@ -679,6 +724,69 @@ async fn insert_new(
         prize_id: record.prize_id.clone(),
         created_at: from_ms(now),
         updated_at: from_ms(now),
+        expires_at: None,
+        fail_reason: None,
         request,
     })))
+}
+
+/// A new row's values, by its rail.
+struct Columns {
+    merchant: String,
+    kind: Kind,
+    openid: String,
+    amount: Fen,
+    total_num: u32,
+    send_name: String,
+    wishing: String,
+    act_name: String,
+    remark: String,
+    scene_id: Option<String>,
+    stored: String,
+    request: RailRequest,
+}
+
+fn columns_of(valid: &Valid, number: &MchBillNo) -> Result<Columns, String> {
+    match valid {
+        Valid::Redpack(v) => {
+            let prepared = v
+                .prepared(number, &hongbao_wxpay::nonce_str())
+                .map_err(|e| e.to_string())?;
+            Ok(Columns {
+                merchant: v.merchant.clone(),
+                kind: v.kind,
+                openid: v.re_openid.as_str().to_owned(),
+                amount: v.total_amount,
+                total_num: v.total_num,
+                send_name: v.send_name.clone(),
+                wishing: v.wishing.clone(),
+                act_name: v.act_name.clone(),
+                remark: v.remark.clone(),
+                scene_id: v.scene_id.map(|s| s.as_str().to_owned()),
+                stored: serde_json::to_string(&prepared).expect("a request serialises"),
+                request: RailRequest::Redpack {
+                    kind: v.kind,
+                    prepared,
+                },
+            })
+        }
+        Valid::Transfer(v) => {
+            let out_bill_no = OutBillNo::parse(number.as_str()).map_err(|e| e.to_string())?;
+            let prepared = v.prepared(&out_bill_no);
+            Ok(Columns {
+                merchant: v.merchant.clone(),
+                kind: Kind::Normal,
+                openid: v.openid.as_str().to_owned(),
+                amount: v.transfer_amount,
+                total_num: 1,
+                send_name: v.perception_text().unwrap_or_default().to_owned(),
+                wishing: v.reward_description.clone(),
+                act_name: v.activity_name.clone(),
+                remark: v.transfer_remark.clone(),
+                scene_id: None,
+                stored: transfer::to_stored(&prepared),
+                request: RailRequest::Transfer { prepared },
+            })
+        }
+    }
 }

@@ -6,13 +6,13 @@ use sqlx::{Any, AssertSqlSafe, Row};
 use super::Ledger;
 use super::codec;
 use super::db::DbError;
-use crate::model::{Status, StatusTotal};
+use crate::model::{Rail, Status, StatusTotal};
 
 impl Ledger {
-    /// Counts and amounts by merchant and status.
+    /// Counts and amounts by merchant, rail and status.
     pub async fn totals(&self) -> Result<Vec<StatusTotal>, DbError> {
         let rows = sqlx::query(
-            "SELECT merchant, status, COUNT(*) AS n, CAST(SUM(total_amount) AS BIGINT) AS amount FROM payouts GROUP BY merchant, status",
+            "SELECT merchant, rail, status, COUNT(*) AS n, CAST(SUM(total_amount) AS BIGINT) AS amount FROM payouts GROUP BY merchant, rail, status",
         )
         .fetch_all(self.db.pool())
         .await?;
@@ -20,6 +20,7 @@ impl Ledger {
             .map(|r| {
                 Ok(StatusTotal {
                     merchant: r.try_get("merchant")?,
+                    rail: codec::parsed(r, "rail")?,
                     status: codec::parsed(r, "status")?,
                     count: codec::count(r, "n")?,
                     amount: codec::fen_opt(r, "amount")?.unwrap_or_default(),
@@ -45,6 +46,27 @@ impl Ledger {
                     .parse::<Status>()
                     .map_err(|e| super::codec::corrupt(format!("status: {}", e.message)))?;
                 Ok((status, n, amount))
+            })
+            .collect()
+    }
+
+    /// Counts and fen of `merchants`' records created at or after
+    /// `since_ms`, by rail.
+    pub async fn rails_since(
+        &self,
+        merchants: &[String],
+        since_ms: i64,
+    ) -> Result<Vec<(Rail, u64, Fen)>, DbError> {
+        let rows = self
+            .grouped(merchants, "rail", since_ms, Vec::new())
+            .await?;
+        rows.into_iter()
+            .map(|(rail, n, amount)| {
+                let rail: String = rail;
+                let rail = rail
+                    .parse::<Rail>()
+                    .map_err(|e| super::codec::corrupt(format!("rail: {}", e.message)))?;
+                Ok((rail, n, amount))
             })
             .collect()
     }

@@ -440,7 +440,7 @@ impl CreateTransfer {
 
     /// The JSON body, with `user_name` replaced by its ciphertext. Absent
     /// optional fields are left out, never sent as `null`.
-    pub(crate) fn to_body(&self, user_name_ciphertext: Option<&str>) -> String {
+    pub fn to_body(&self, user_name_ciphertext: Option<&str>) -> String {
         #[derive(Serialize)]
         struct Wire<'a> {
             appid: &'a str,

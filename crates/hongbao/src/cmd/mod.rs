@@ -23,6 +23,7 @@ pub(crate) mod serve;
 pub(crate) mod setup;
 pub(crate) mod sign;
 pub(crate) mod texts;
+pub(crate) mod transfer;
 
 use std::future::Future;
 

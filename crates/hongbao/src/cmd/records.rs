@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hongbao_core::model::Redpack;
+use hongbao_core::model::{Rail, Redpack};
 use hongbao_core::payouts::{Selector, StatusError};
 use hongbao_core::store::ListFilter;
 use hongbao_server::json::{record_json, rfc3339, wechat_json};
@@ -15,9 +15,13 @@ use crate::Outcome;
 pub(crate) enum RecordsCommand {
     /// The newest records.
     List {
-        /// Only this status (pending, sending, sent, received, refunding, refunded, failed).
+        /// Only this status (pending, sending, sent, received, refunding, refunded, failed;
+        /// for transfers awaiting_confirmation, transferring, succeeded, cancelling, cancelled).
         #[arg(long)]
         status: Option<String>,
+        /// Only this rail: redpack or transfer.
+        #[arg(long)]
+        rail: Option<String>,
         /// Only this merchant.
         #[arg(long)]
         merchant: Option<String>,
@@ -48,7 +52,7 @@ pub(crate) enum RecordsCommand {
     },
     /// One record and every call made for it.
     Show {
-        /// Its id (rp_…) or mch_billno.
+        /// Its id (rp_…, tr_…) or order number (mch_billno, out_bill_no).
         record: String,
         /// JSON, as the API answers.
         #[arg(long)]
@@ -92,7 +96,7 @@ pub(crate) async fn find(
     key: &str,
 ) -> Result<Redpack, Error> {
     let operator = setup::operator(config);
-    let found = if key.starts_with("rp_") {
+    let found = if key.starts_with("rp_") || key.starts_with("tr_") {
         payouts.get(&operator, key).await
     } else {
         payouts
@@ -113,6 +117,7 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
     match command {
         RecordsCommand::List {
             status,
+            rail,
             merchant,
             campaign,
             openid,
@@ -150,6 +155,9 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 re_openid: openid,
                 mch_billno: billno,
                 campaign_id,
+                rail: rail.as_deref().map(str::parse).transpose().map_err(
+                    |e: hongbao_wxpay::InvalidField| Error::Usage(format!("--rail: {}", e.message)),
+                )?,
                 created_from_ms: time("from", from.as_ref())?,
                 created_to_ms: time("to", to.as_ref())?,
             };
@@ -158,7 +166,7 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                 .await
                 .map_err(|e| Error::Runtime(e.into()))?;
             if json {
-                let objects: Vec<_> = records.iter().map(|r| json_of(&payouts, r)).collect();
+                let objects: Vec<_> = records.iter().map(|r| any_json(&payouts, r)).collect();
                 out!(
                     "{}",
                     serde_json::json!({"total_count": total, "objects": objects})
@@ -190,10 +198,86 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
             if json {
                 out!(
                     "{}",
-                    serde_json::json!({"record": json_of(&payouts, &r), "attempts": attempts})
+                    serde_json::json!({"record": any_json(&payouts, &r), "attempts": attempts})
                 );
                 return Ok(Outcome::Done);
             }
+            if r.rail == Rail::Transfer {
+                show_transfer(&payouts, &r);
+            } else {
+                show_redpack(&payouts, &r);
+            }
+            out!(
+                "created       {}   updated {}",
+                rfc3339(r.created_at),
+                rfc3339(r.updated_at)
+            );
+            out!("attempts:");
+            for a in attempts {
+                out!(
+                    "  {}  {:<20} {:<28} {:<18} {:>6} ms  {}{}",
+                    rfc3339(a.started_at),
+                    a.api,
+                    a.mch_billno,
+                    a.outcome,
+                    a.latency_ms,
+                    a.err_code.as_deref().unwrap_or(""),
+                    a.detail.map(|d| format!(" {d}")).unwrap_or_default()
+                );
+            }
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+fn show_transfer(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) {
+    let json = hongbao_server::transfers::json_of(payouts, r);
+    out!("id            {}", r.id);
+    out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
+    out!("rail          transfer (商家转账)");
+    out!("status        {}", r.status);
+    out!("out_bill_no   {}", r.mch_billno);
+    out!("openid        {}", r.re_openid);
+    out!(
+        "amount        {} yuan ({} fen)",
+        r.total_amount,
+        r.total_amount.get()
+    );
+    out!(
+        "texts         {} / {} / {}",
+        r.remark,
+        r.act_name,
+        r.wishing
+    );
+    out!(
+        "transfer_bill_no {}",
+        r.send_listid.as_deref().unwrap_or("-")
+    );
+    out!(
+        "wechat        {}",
+        r.wechat_status.as_deref().unwrap_or("-")
+    );
+    if let Some(confirm) = &json.confirm {
+        out!("requestMerchantTransfer (the user's page confirms with these; docs/transfers.md):");
+        out!("  mchId       {}", confirm.mch_id);
+        out!("  appId       {}", confirm.appid);
+        out!("  package     {}", confirm.package);
+    }
+    if let Some(at) = &json.expires_at {
+        out!("expires       {at} (unconfirmed, WeChat closes it then)");
+    }
+    if let Some(code) = &r.err_code {
+        out!(
+            "err_code      {code}: {} / {}",
+            r.message.as_deref().unwrap_or(""),
+            r.zh_message.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn show_redpack(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) {
+    {
+        {
             out!("id            {}", r.id);
             out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
             out!("type          {}", r.kind);
@@ -245,25 +329,6 @@ pub(crate) async fn records(config: Option<PathBuf>, command: RecordsCommand) ->
                     r.zh_message.as_deref().unwrap_or("")
                 );
             }
-            out!(
-                "created       {}   updated {}",
-                rfc3339(r.created_at),
-                rfc3339(r.updated_at)
-            );
-            out!("attempts:");
-            for a in attempts {
-                out!(
-                    "  {}  {:<18} {:<28} {:<18} {:>6} ms  {}{}",
-                    rfc3339(a.started_at),
-                    a.api,
-                    a.mch_billno,
-                    a.outcome,
-                    a.latency_ms,
-                    a.err_code.as_deref().unwrap_or(""),
-                    a.detail.map(|d| format!(" {d}")).unwrap_or_default()
-                );
-            }
-            Ok(Outcome::Done)
         }
     }
 }
@@ -370,6 +435,15 @@ fn known_merchant(config: &hongbao_core::config::Config, name: &str) -> Result<(
 
 /// The record as the API shows it, a mini program packet's
 /// `wx.sendBizRedPacket` arguments included.
+/// A record as the API shows it, on its rail.
+fn any_json(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) -> serde_json::Value {
+    let value = match r.rail {
+        Rail::Transfer => serde_json::to_value(hongbao_server::transfers::json_of(payouts, r)),
+        Rail::Redpack => serde_json::to_value(json_of(payouts, r)),
+    };
+    value.unwrap_or_default()
+}
+
 fn json_of(
     payouts: &hongbao_core::payouts::Payouts,
     r: &Redpack,

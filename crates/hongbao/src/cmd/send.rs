@@ -263,6 +263,19 @@ async fn report(
             }
             Outcome::Done
         }
+        // A transfer's statuses: `send` pays red packets only.
+        Status::AwaitingConfirmation
+        | Status::Transferring
+        | Status::Succeeded
+        | Status::Cancelling
+        | Status::Cancelled => {
+            out!(
+                "{}  (a transfer: see hongbao records show {})",
+                record.status,
+                record.id
+            );
+            Outcome::Done
+        }
         Status::Failed => {
             out!(
                 "failed  {}: {}\n        {}",

@@ -17,7 +17,8 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
     if config.tenants.is_empty() {
         tracing::warn!("no [tenants.NAME] section: the API will refuse every request (401)");
     }
-    let running = hongbao_server::start(config, config.server.listen)
+    // In sandbox mode the sandbox's callbacks come back to this instance.
+    let running = hongbao_server::start_with(config, config.server.listen, setup.sandbox.is_some())
         .await
         .map_err(|e| Error::Runtime(e.into()))?;
     let api = format!("http://{}", running.addr());
@@ -52,6 +53,19 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
                 "  curl -s -X POST '{api}/v1/redpacks?wait=5' -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"re_openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"total_amount\":188}}'",
                 sandbox.api_key
             );
+            out!();
+            out!(
+                "Pay 1.00 yuan by transfer bill (商家转账); the answer's confirm.package is what the user confirms:"
+            );
+            out!(
+                "  curl -s -X POST '{api}/v1/transfers?wait=5' -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"transfer_amount\":100}}'",
+                sandbox.api_key
+            );
+            if let Some(admin) = &sandbox.admin_base {
+                out!(
+                    "  then play the user: open {admin}/confirm?package=PACKAGE (docs/transfers.md)"
+                );
+            }
             out!();
             out!(
                 "Use your own merchant with a configuration file: see docs/configuration.md. Stop with Ctrl-C."
