@@ -22,6 +22,8 @@ import { viewSignIn } from './views/sign-in.js';
 import { viewOverview } from './views/overview.js';
 import { viewPayouts } from './views/payouts.js';
 import { viewPayout } from './views/payout-detail.js';
+import { viewTransfers } from './views/transfers.js';
+import { viewTransfer } from './views/transfer-detail.js';
 import { viewCampaigns } from './views/campaigns.js';
 import { viewCampaign } from './views/campaign-detail.js';
 import { viewPrizes } from './views/prizes.js';
@@ -34,6 +36,8 @@ const ROUTES = [
   [/^\/overview$/, 'overview', viewOverview, 'ov.title'],
   [/^\/payouts$/, 'payouts', viewPayouts, 'po.title'],
   [/^\/payouts\/([^/]+)$/, 'payouts', viewPayout, 'd.title'],
+  [/^\/transfers$/, 'transfers', viewTransfers, 'tr.title'],
+  [/^\/transfers\/([^/]+)$/, 'transfers', viewTransfer, 'td.title'],
   [/^\/campaigns$/, 'campaigns', viewCampaigns, 'c.title'],
   [/^\/campaigns\/([^/]+)$/, 'campaigns', viewCampaign, 'c.title'],
   [/^\/prizes$/, 'prizes', viewPrizes, 'p.title'],
@@ -42,6 +46,7 @@ const ROUTES = [
 const NAV = [
   ['overview', '#/overview', 'nav.overview'],
   ['payouts', '#/payouts', 'nav.payouts'],
+  ['transfers', '#/transfers', 'nav.transfers'],
   ['campaigns', '#/campaigns', 'nav.campaigns'],
   ['prizes', '#/prizes', 'nav.prizes'],
 ];

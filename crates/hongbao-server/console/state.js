@@ -14,6 +14,9 @@ export const state = {
   payoutFilters: emptyPayoutFilters(), // as typed in the form
   payoutApplied: emptyPayoutFilters(), // as last applied: what the table shows
   payoutOffset: 0,
+  transferFilters: emptyTransferFilters(), // as typed
+  transferApplied: emptyTransferFilters(), // as applied
+  transferOffset: 0,
   campaignDraft: { name: '', merchant: '', amount: '', allowRepeat: false, dryRun: false },
   prizeFilters: { activity: '', user: '', status: '' }, // as typed
   prizeApplied: { activity: '', user: '', status: '' }, // as applied
@@ -22,6 +25,10 @@ export const state = {
 
 export function emptyPayoutFilters() {
   return { status: '', merchant: '', re_openid: '', mch_billno: '', campaign_id: '', from: '', to: '' };
+}
+
+export function emptyTransferFilters() {
+  return { status: '', merchant: '', openid: '', out_bill_no: '', campaign_id: '', from: '', to: '' };
 }
 
 function initialLang() {

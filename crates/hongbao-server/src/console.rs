@@ -46,6 +46,8 @@ const MODULES: &[(&str, &str)] = &[
     module!("views/overview.js"),
     module!("views/payouts.js"),
     module!("views/payout-detail.js"),
+    module!("views/transfers.js"),
+    module!("views/transfer-detail.js"),
     module!("views/campaigns.js"),
     module!("views/campaign-detail.js"),
     module!("views/prizes.js"),

@@ -374,20 +374,22 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
 /// Starts everything `config` describes, listening on `listen` (port 0
 /// picks one), and on `[server] metrics_listen` for the operator if set.
 pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, StartError> {
-    start_with(config, listen, false).await
+    start_with(config, listen, None).await
 }
 
-/// As [`start`]; with `notify_self`, a merchant paying by transfer without
-/// a `notify_url` is given this instance's own callback address (on
-/// loopback, as the sandbox reaches it: sandbox mode).
+/// As [`start`], in sandbox mode when `sandbox_admin` (the sandbox's admin
+/// API) is given: a merchant paying by transfer without a `notify_url` is
+/// given this instance's own callback address (on loopback, where the
+/// sandbox reaches it), and transfers awaiting their user link to the
+/// sandbox's confirm page.
 pub async fn start_with(
     config: &Config,
     listen: SocketAddr,
-    notify_self: bool,
+    sandbox_admin: Option<String>,
 ) -> Result<Running, StartError> {
     let (listener, addr) = bind(listen).await?;
     let mut config = config.clone();
-    if notify_self {
+    if sandbox_admin.is_some() {
         for (name, merchant) in &mut config.merchants {
             if let Some(v3) = &mut merchant.v3
                 && v3.notify_url.is_none()
@@ -429,6 +431,7 @@ pub async fn start_with(
     let state = AppState {
         payouts: payouts.clone(),
         http: Arc::new(HttpStats::default()),
+        sandbox_admin,
     };
     let mut http = vec![tokio::spawn(listener::serve(
         listener,

@@ -32,6 +32,9 @@ pub struct AppState {
     pub payouts: Arc<Payouts>,
     /// The listener's connection figures, for `/metrics`.
     pub http: Arc<HttpStats>,
+    /// In sandbox mode, the sandbox's admin API (its confirm page lets a
+    /// person play the user of a transfer).
+    pub sandbox_admin: Option<String>,
 }
 
 /// The tenant of a request, from its bearer token.

@@ -119,6 +119,10 @@ pub struct TransferJson {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// Sandbox mode only, while awaiting confirmation: the sandbox's page
+    /// where a person plays the user and confirms the bill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_confirm_url: Option<String>,
 }
 
 /// A page of transfers.
@@ -168,7 +172,17 @@ pub fn json_of(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) -> Transfe
 }
 
 fn transfer_json_of(state: &AppState, r: &Redpack) -> TransferJson {
-    json_of(&state.payouts, r)
+    let mut json = json_of(&state.payouts, r);
+    if let (Some(admin), Some(confirm)) = (
+        state.sandbox_admin.as_deref().filter(|a| !a.is_empty()),
+        &json.confirm,
+    ) {
+        json.sandbox_confirm_url = Some(format!(
+            "{admin}/confirm?package={}",
+            hongbao_wxpay::request::url_encode(&confirm.package)
+        ));
+    }
+    json
 }
 
 /// The record as the API shows it; `appid` is the merchant's (the
@@ -206,6 +220,7 @@ pub fn transfer_json(r: &Redpack, appid: Option<&str>) -> TransferJson {
         prize_id: r.prize_id.clone(),
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
+        sandbox_confirm_url: None,
     }
 }
 

@@ -2,12 +2,21 @@
 
 import { label, t } from '../i18n.js';
 import { state } from '../state.js';
-import { append, h, setText, token } from './dom.js';
+import { append, fill, h, setText, token } from './dom.js';
 import { localTime } from './format.js';
 
 // Statuses in their lifecycle order.
 export const RECORD_STATUSES = ['pending', 'sending', 'sent', 'received', 'refunding', 'refunded', 'failed'];
 export const PRIZE_STATUSES = ['pending', 'issuing', 'issued', 'failed'];
+// A transfer bill's: the user confirms in WeChat (24 h), or it closes unpaid.
+export const TRANSFER_STATUSES = [
+  'pending', 'sending', 'awaiting_confirmation', 'transferring', 'succeeded', 'failed', 'cancelling', 'cancelled',
+];
+// Both rails' statuses (one ledger), for breakdowns that mix them.
+export const PAYOUT_STATUSES = [
+  'pending', 'sending', 'sent', 'received', 'refunding', 'refunded',
+  'awaiting_confirmation', 'transferring', 'succeeded', 'cancelling', 'cancelled', 'failed',
+];
 
 export function statusBadge(kind, status, id) {
   return h('span', {
@@ -26,6 +35,11 @@ export function updateBadge(el, kind, status) {
 
 export const dash = () => h('span', { class: 'muted' }, '—');
 export const mono = (text) => (text == null || text === '' ? dash() : h('span', { class: 'mono' }, text));
+
+/** The API gives a message in both languages: the current one, else the other. */
+export function inLang(en, zh) {
+  return state.lang === 'zh' ? zh || en : en || zh;
+}
 
 export function tableWrap(table) {
   return h('div', { class: 'table-wrap' }, table);
@@ -83,6 +97,25 @@ function patchCells(tr, cells) {
     td.className = cls || '';
     td.dataset.sig = signature;
   });
+}
+
+export const ATTEMPT_COLUMNS = ['col.time', 'col.api', 'col.outcome', 'col.errCode', ['col.latency', 'num'], 'col.detail'];
+
+/** A record's calls to WeChat (`/attempts`), one row each, into tbody. */
+export function fillAttempts(tbody, list) {
+  if (!list.length) {
+    fill(tbody, emptyRow(ATTEMPT_COLUMNS.length, t('d.noAttempts')));
+    return;
+  }
+  fill(tbody, ...list.map((a, i) => h('tr', { 'data-index': i },
+    h('td', { class: 'nowrap' }, timeEl(a.started_at)),
+    h('td', null, mono(a.api)),
+    h('td', null, h('span', { class: `outcome outcome-${token(a.outcome)}` }, a.outcome)),
+    h('td', null, mono(a.err_code)),
+    h('td', { class: 'num' }, a.latency_ms == null ? '—' : `${a.latency_ms} ms`),
+    h('td', { class: 'wrap' },
+      a.detail || (a.answer ? null : dash()),
+      a.answer ? h('details', { class: 'answer' }, h('summary', null, t('d.answer')), h('pre', null, a.answer)) : null))));
 }
 
 /** A time element: local time shown, the UTC original as its tooltip. */

@@ -9,7 +9,7 @@ import {
   dash,
   emptyRow,
   mono,
-  RECORD_STATUSES,
+  PAYOUT_STATUSES,
   statusBadge,
   statusOrder,
   tableWrap,
@@ -99,11 +99,28 @@ export async function viewOverview(ctx) {
   ctx.poll(10000, () => Promise.all([loadStats(), refreshMerchants()]));
 }
 
+// The rails, always both shown (a rail without records shows 0).
+const RAILS = ['redpack', 'transfer'];
+
+/** A period's count and amount by rail (`by_rail`), and an unknown rail after. */
+function railsTable(id, byRail) {
+  const rails = [...RAILS, ...Object.keys(byRail).filter((k) => !RAILS.includes(k)).sort()];
+  return tableWrap(h('table', { id },
+    thead(['col.rail', ['col.count', 'num'], ['col.amount', 'num']]),
+    h('tbody', null, rails.map((k) => {
+      const r = byRail[k] || { count: 0, amount: 0 };
+      return h('tr', { 'data-rail': k },
+        h('td', null, label('rail', k)),
+        h('td', { class: 'num', 'data-field': 'count' }, r.count),
+        h('td', { class: 'num', 'data-field': 'amount' }, yuan(r.amount)));
+    }))));
+}
+
 function renderPeriods(box, data) {
   const period = (id, titleKey, p) => {
-    p = p || { count: 0, amount: 0, by_status: {} };
+    p = p || { count: 0, amount: 0, by_status: {}, by_rail: {} };
     const byStatus = p.by_status || {};
-    const keys = statusOrder(Object.keys(byStatus), RECORD_STATUSES);
+    const keys = statusOrder(Object.keys(byStatus), PAYOUT_STATUSES);
     return h('section', { class: 'card', id },
       h('div', { class: 'card-head' },
         h('h2', null, t(titleKey)),
@@ -111,6 +128,9 @@ function renderPeriods(box, data) {
       h('div', { class: 'totals' },
         h('span', { class: 'big', id: `${id}-amount` }, yuan(p.amount)),
         h('span', { class: 'muted', id: `${id}-count` }, t('ov.records', { count: p.count }))),
+      h('h3', null, t('ov.byRail')),
+      railsTable(`${id}-rails`, p.by_rail || {}),
+      h('h3', null, t('col.byStatus')),
       tableWrap(h('table', { id: `${id}-table` },
         thead(['col.status', ['col.count', 'num'], ['col.amount', 'num']]),
         h('tbody', null,

@@ -3,12 +3,14 @@
 import { label, t } from '../i18n.js';
 import { state } from '../state.js';
 import { api, enc, errorText } from '../lib/api.js';
-import { add, append, fill, h, setText, showAlert, token } from '../lib/dom.js';
+import { add, append, fill, h, setText, showAlert } from '../lib/dom.js';
 import { localTime, yuan } from '../lib/format.js';
 import {
+  ATTEMPT_COLUMNS,
   beijingTimeEl,
   dash,
   emptyRow,
+  fillAttempts,
   mono,
   statusBadge,
   tableWrap,
@@ -52,8 +54,7 @@ export async function viewPayout(ctx, id) {
     h('section', { class: 'card' },
       h('h2', null, t('d.attempts')),
       tableWrap(h('table', { id: 'attempts-table' },
-        thead(['col.time', 'col.api', 'col.outcome', 'col.errCode', ['col.latency', 'num'], 'col.detail']),
-        attemptsBody))),
+        thead(ATTEMPT_COLUMNS), attemptsBody))),
     h('section', { class: 'card', id: 'wechat-card' },
       h('div', { class: 'card-head' }, h('h2', null, t('d.wechat')), refreshButton),
       h('p', { class: 'hint' }, t('d.wechatHint')),
@@ -110,19 +111,7 @@ export async function viewPayout(ctx, id) {
   }
 
   function showAttempts(list) {
-    if (!list.length) {
-      fill(attemptsBody, emptyRow(6, t('d.noAttempts')));
-      return;
-    }
-    fill(attemptsBody, ...list.map((a, i) => h('tr', { 'data-index': i },
-      h('td', { class: 'nowrap' }, timeEl(a.started_at)),
-      h('td', null, mono(a.api)),
-      h('td', null, h('span', { class: `outcome outcome-${token(a.outcome)}` }, a.outcome)),
-      h('td', null, mono(a.err_code)),
-      h('td', { class: 'num' }, a.latency_ms == null ? '—' : `${a.latency_ms} ms`),
-      h('td', { class: 'wrap' },
-        a.detail || (a.answer ? null : dash()),
-        a.answer ? h('details', { class: 'answer' }, h('summary', null, t('d.answer')), h('pre', null, a.answer)) : null))));
+    fillAttempts(attemptsBody, list);
   }
 
   /** The WeChat section: gethbinfo's answer, or the record's view of it. */

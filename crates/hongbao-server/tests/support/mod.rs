@@ -39,12 +39,24 @@ impl App {
 
     /// As [`App::start`], with the sandbox configured by `configure`.
     pub async fn start_with(server: &str, configure: impl FnOnce(&mut SandboxConfig)) -> App {
+        App::start_full(server, configure, |t| t, None).await
+    }
+
+    /// As [`App::start_with`], each merchant's section changed by `tune`,
+    /// and in sandbox mode when `sandbox_admin` is given (transfers'
+    /// callbacks come back to this instance).
+    pub async fn start_full(
+        server: &str,
+        configure: impl FnOnce(&mut SandboxConfig),
+        tune: impl Fn(String) -> String,
+        sandbox_admin: Option<&str>,
+    ) -> App {
         let dir = tempfile::tempdir().unwrap();
         let mut sandbox_config = SandboxConfig::new(dir.path().join("sandbox"));
         sandbox_config.seed = Some(20261201);
         configure(&mut sandbox_config);
         let sandbox = Sandbox::start(sandbox_config).await.unwrap();
-        let fast = |t: String| t.replace("rate_per_minute = 1800", "rate_per_minute = 1000000");
+        let fast = |t: String| tune(t.replace("rate_per_minute = 1800", "rate_per_minute = 1000000"));
         let text = format!(
             "[server]\n{server}\n\n[database]\nurl = \"sqlite://hongbao.db\"\n\n{}\n{}\n\
              [tenants.acme]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"main\"]\n\n\
@@ -57,7 +69,14 @@ impl App {
         let path = dir.path().join("hongbao.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap();
-        let running = hongbao_server::start(&config, "127.0.0.1:0".parse().unwrap())
+        let admin = sandbox_admin.map(|a| {
+            if a.is_empty() {
+                sandbox.admin_base().unwrap_or_default()
+            } else {
+                a.to_owned()
+            }
+        });
+        let running = hongbao_server::start_with(&config, "127.0.0.1:0".parse().unwrap(), admin)
             .await
             .unwrap();
         let addr = running.addr();

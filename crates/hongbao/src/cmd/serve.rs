@@ -18,7 +18,11 @@ pub(crate) async fn run(config: Option<PathBuf>) -> super::Result {
         tracing::warn!("no [tenants.NAME] section: the API will refuse every request (401)");
     }
     // In sandbox mode the sandbox's callbacks come back to this instance.
-    let running = hongbao_server::start_with(config, config.server.listen, setup.sandbox.is_some())
+    let admin = setup
+        .sandbox
+        .as_ref()
+        .map(|s| s.admin_base.clone().unwrap_or_default());
+    let running = hongbao_server::start_with(config, config.server.listen, admin)
         .await
         .map_err(|e| Error::Runtime(e.into()))?;
     let api = format!("http://{}", running.addr());
