@@ -127,7 +127,11 @@ async fn a_thousand_transfers_with_ambiguous_creates_make_one_bill_each() {
     assert_eq!(records.len(), 1000);
     assert_one_bill_each(&env, &records);
     for r in &records {
-        assert!(r.package.as_deref().is_some_and(|p| !p.is_empty()), "{}", r.id);
+        assert!(
+            r.package.as_deref().is_some_and(|p| !p.is_empty()),
+            "{}",
+            r.id
+        );
         assert!(r.expires_at.is_some(), "{}", r.id);
     }
     let counters = env.sandbox.with(|s| s.counters());
@@ -145,11 +149,22 @@ async fn a_thousand_transfers_with_ambiguous_creates_make_one_bill_each() {
         );
     }
     // Doubt was resolved by queries and by the same bill sent again.
-    let creates = counters.requests.get("transfer_create").copied().unwrap_or(0);
-    let queries = counters.requests.get("transfer_query").copied().unwrap_or(0);
+    let creates = counters
+        .requests
+        .get("transfer_create")
+        .copied()
+        .unwrap_or(0);
+    let queries = counters
+        .requests
+        .get("transfer_query")
+        .copied()
+        .unwrap_or(0);
     assert!(creates > 1000, "creates {creates}");
     assert!(queries > 0, "queries {queries}");
-    println!("1000 transfers: {creates} creates, {queries} queries, faults {:?}", counters.faults);
+    println!(
+        "1000 transfers: {creates} creates, {queries} queries, faults {:?}",
+        counters.faults
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,11 +235,22 @@ async fn without_callbacks_queries_follow_a_bill_to_its_end_and_to_its_expiry() 
     follow_now(&env).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let r = env.payouts.ledger().get(&expired.id).await.unwrap().unwrap();
+        let r = env
+            .payouts
+            .ledger()
+            .get(&expired.id)
+            .await
+            .unwrap()
+            .unwrap();
         if r.status == Status::Failed {
             assert_eq!(r.fail_reason.as_deref(), Some("OVERDUE_CLOSE"));
             assert_eq!(r.err_code.as_deref(), Some("OVERDUE_CLOSE"));
-            assert!(r.message.as_deref().unwrap_or_default().contains("24 hours"));
+            assert!(
+                r.message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("24 hours")
+            );
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{:?}", r.status);

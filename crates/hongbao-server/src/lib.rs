@@ -64,6 +64,7 @@ pub use routes::AppState;
         transfers::create_transfer,
         transfers::list_transfers,
         transfers::get_transfer,
+        transfers::get_attempts,
         transfers::transfer_status,
         transfers::cancel_transfer,
         transfers::notify_transfer,
@@ -182,7 +183,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/transfers/status", get(transfers::transfer_status))
         .route("/v1/transfers/{id}", get(transfers::get_transfer))
-        .route("/v1/transfers/{id}/attempts", get(routes::get_attempts))
+        .route("/v1/transfers/{id}/attempts", get(transfers::get_attempts))
         .route(
             "/v1/transfers/{id}/cancel",
             post(transfers::cancel_transfer),

@@ -403,6 +403,7 @@ pub async fn get_attempts(
         .payouts
         .get(&tenant.0, &id)
         .await?
+        .filter(|r| r.rail == hongbao_core::model::Rail::Redpack)
         .ok_or(ApiError::NotFound("red packet"))?;
     let attempts: Vec<Attempt> = state.payouts.ledger().attempts(&id).await?;
     Ok(Json(attempts.iter().map(json::attempt_json).collect()))

@@ -490,6 +490,24 @@ pub async fn get_transfer(
     Ok(Json(transfer_json_of(&state, &found)))
 }
 
+/// Every call made to WeChat for a transfer.
+#[utoipa::path(
+    get, path = "/v1/transfers/{id}/attempts", tag = "transfers",
+    params(("id" = String, Path, description = "The record's id")),
+    responses((status = 200, description = "Oldest first", body = [json::AttemptJson]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_attempts(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
+) -> Result<Json<Vec<json::AttemptJson>>, ApiError> {
+    own_transfer(&state, &tenant, &id).await?;
+    let attempts = state.payouts.ledger().attempts(&id).await?;
+    Ok(Json(attempts.iter().map(json::attempt_json).collect()))
+}
+
 /// Which transfer to ask WeChat about.
 #[derive(Debug, Deserialize)]
 pub struct TransferStatusQuery {

@@ -387,7 +387,9 @@ export async function viewTransfer(ctx, id) {
       closeConfirm();
       // 502: WeChat did not answer, the bill stands as it was; 409: it
       // cannot be cancelled (any more), so show where it stands now.
-      showAlert(cancelError, err.status === 502 ? `${errorText(err)} ${t('td.cancelRetry')}` : errorText(err));
+      showAlert(cancelError, err.status === 502
+        ? t('td.cancelRetry', { msg: errorText(err).replace(/[.。]$/, '') })
+        : errorText(err));
       if (err.status === 409) load();
     }
   });

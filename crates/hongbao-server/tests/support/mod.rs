@@ -56,7 +56,8 @@ impl App {
         sandbox_config.seed = Some(20261201);
         configure(&mut sandbox_config);
         let sandbox = Sandbox::start(sandbox_config).await.unwrap();
-        let fast = |t: String| tune(t.replace("rate_per_minute = 1800", "rate_per_minute = 1000000"));
+        let fast =
+            |t: String| tune(t.replace("rate_per_minute = 1800", "rate_per_minute = 1000000"));
         let text = format!(
             "[server]\n{server}\n\n[database]\nurl = \"sqlite://hongbao.db\"\n\n{}\n{}\n\
              [tenants.acme]\napi_keys_sha256 = [\"{}\"]\nmerchants = [\"main\"]\n\n\
