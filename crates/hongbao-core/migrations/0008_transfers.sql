@@ -27,3 +27,6 @@ CREATE TABLE transfer_notifications (
 );
 CREATE INDEX transfer_notifications_unknown ON transfer_notifications (merchant, received_at)
     WHERE payout_id IS NULL;
+
+-- An activity's prizes are paid on its rail (red packet or transfer).
+ALTER TABLE activities ADD COLUMN rail TEXT NOT NULL DEFAULT 'redpack';

@@ -59,6 +59,10 @@ pub struct ActivityJson {
     pub per_user_daily: Option<u64>,
     /// Whether claimers must follow the official account.
     pub require_follow: bool,
+    /// The rail its prizes are paid on: `redpack` or `transfer` (for a
+    /// transfer, `remark` is the bill's transfer_remark, `act_name` its
+    /// 活动名称 and `wishing` its 奖励说明).
+    pub rail: String,
     /// Its cash prizes by status.
     pub prizes: BTreeMap<String, u64>,
     /// Their fen by status.
@@ -89,6 +93,7 @@ async fn activity_json(state: &AppState, a: &Activity) -> Result<ActivityJson, A
         budget_left: a.budget_left().map(|b| b.get()),
         per_user_daily: d.per_user_daily,
         require_follow: d.require_follow,
+        rail: d.rail.as_str().to_owned(),
         prizes: totals
             .iter()
             .map(|(s, n, _)| (s.as_str().to_owned(), *n))
@@ -150,6 +155,13 @@ pub struct PrizeJson {
     /// The red packet itself (on single prizes): for a mini program
     /// packet, the arguments of `wx.sendBizRedPacket`.
     pub redpack: Option<RecordJson>,
+    /// A transfer activity's bill (on single prizes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::transfers::TransferJson>,
+    /// While the bill awaits its user: what the page passes to
+    /// `requestMerchantTransfer` (`mch_id`, `appid`, `package`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<crate::transfers::ConfirmJson>,
     /// RFC 3339, UTC.
     pub created_at: String,
     /// RFC 3339, UTC.
@@ -157,6 +169,14 @@ pub struct PrizeJson {
 }
 
 fn prize_json(p: &Prize, redpack: Option<RecordJson>) -> PrizeJson {
+    prize_json_with(p, redpack, None)
+}
+
+fn prize_json_with(
+    p: &Prize,
+    redpack: Option<RecordJson>,
+    transfer: Option<crate::transfers::TransferJson>,
+) -> PrizeJson {
     let (message, zh_message) = p.user_message();
     PrizeJson {
         id: p.id.clone(),
@@ -176,6 +196,8 @@ fn prize_json(p: &Prize, redpack: Option<RecordJson>) -> PrizeJson {
         claimed_openid: p.claimed_openid.clone(),
         claims: p.claims,
         redpack,
+        confirm: transfer.as_ref().and_then(|t| t.confirm.clone()),
+        transfer,
         created_at: rfc3339(p.created_at),
         updated_at: rfc3339(p.updated_at),
     }
@@ -183,16 +205,17 @@ fn prize_json(p: &Prize, redpack: Option<RecordJson>) -> PrizeJson {
 
 /// A prize with its red packet.
 async fn full_prize_json(state: &AppState, p: &Prize) -> Result<PrizeJson, ApiError> {
-    let redpack = match &p.payout_id {
-        Some(id) => state
-            .payouts
-            .ledger()
-            .get(id)
-            .await?
-            .map(|r| routes::record(state, &r)),
+    let payout = match &p.payout_id {
+        Some(id) => state.payouts.ledger().get(id).await?,
         None => None,
     };
-    Ok(prize_json(p, redpack))
+    Ok(match payout {
+        Some(r) if r.rail == hongbao_core::model::Rail::Transfer => {
+            prize_json_with(p, None, Some(crate::transfers::transfer_json_of(state, &r)))
+        }
+        Some(r) => prize_json(p, Some(routes::record(state, &r))),
+        None => prize_json(p, None),
+    })
 }
 
 /// A page of prizes.
@@ -283,8 +306,16 @@ pub struct ActivityRequest {
     /// The most prizes one openid may claim per day (none by default).
     pub per_user_daily: Option<u64>,
     /// Whether claimers must follow the official account (default true
-    /// for `normal`).
+    /// for `normal` red packets, false for transfers).
     pub require_follow: Option<bool>,
+    /// `redpack` (default) or `transfer`: a bill the user confirms.
+    pub rail: Option<String>,
+    /// For a transfer activity, the same as `remark`.
+    pub transfer_remark: Option<String>,
+    /// For a transfer activity, the same as `act_name` (活动名称).
+    pub activity_name: Option<String>,
+    /// For a transfer activity, the same as `wishing` (奖励说明).
+    pub reward_description: Option<String>,
 }
 
 /// Changes to an activity: the body of `PATCH /v1/activities/{id}`. Only
@@ -346,7 +377,7 @@ pub struct ClaimRequest {
 }
 
 /// The fields of an activity.
-pub const ACTIVITY_FIELDS: [&str; 13] = [
+pub const ACTIVITY_FIELDS: [&str; 17] = [
     "name",
     "merchant",
     "type",
@@ -360,6 +391,10 @@ pub const ACTIVITY_FIELDS: [&str; 13] = [
     "budget",
     "per_user_daily",
     "require_follow",
+    "rail",
+    "transfer_remark",
+    "activity_name",
+    "reward_description",
 ];
 
 /// Applies the fields present in `object` to `spec`; returns the merchant
@@ -384,14 +419,20 @@ fn apply_activity(
     if let Some(max) = whole(object, "max_amount", "fen")? {
         spec.max_amount = max;
     }
-    for (field, slot) in [
-        ("send_name", &mut spec.send_name),
-        ("wishing", &mut spec.wishing),
-        ("act_name", &mut spec.act_name),
-        ("remark", &mut spec.remark),
+    if let Some(rail) = string(object, "rail")? {
+        spec.rail = rail.parse().map_err(ApiError::InvalidField)?;
+    }
+    // A transfer's own names for the same texts come second.
+    for (fields, slot) in [
+        (["send_name", "send_name"], &mut spec.send_name),
+        (["wishing", "reward_description"], &mut spec.wishing),
+        (["act_name", "activity_name"], &mut spec.act_name),
+        (["remark", "transfer_remark"], &mut spec.remark),
     ] {
-        if let Some(text) = nullable(object, field, string)? {
-            *slot = text;
+        for field in fields {
+            if let Some(text) = nullable(object, field, string)? {
+                *slot = text;
+            }
         }
     }
     if let Some(budget) = nullable(object, "budget", |o, f| whole(o, f, "fen"))? {

@@ -171,7 +171,7 @@ pub fn json_of(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) -> Transfe
     transfer_json(r, appid)
 }
 
-fn transfer_json_of(state: &AppState, r: &Redpack) -> TransferJson {
+pub(crate) fn transfer_json_of(state: &AppState, r: &Redpack) -> TransferJson {
     let mut json = json_of(&state.payouts, r);
     if let (Some(admin), Some(confirm)) = (
         state.sandbox_admin.as_deref().filter(|a| !a.is_empty()),

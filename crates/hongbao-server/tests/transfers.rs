@@ -498,3 +498,94 @@ async fn a_transfer_is_cancelled_through_the_api_and_bad_requests_name_their_fie
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_prize_answers_its_confirm_and_is_claimable_again_once_the_bill_expires() {
+    let mut app = App::start_full("", quiet_user, |t| t, Some("")).await;
+    let (status, activity) = app
+        .post(
+            Some(TOKEN),
+            "/v1/activities",
+            &json!({"name": "新年抽奖", "rail": "transfer", "min_amount": 10, "max_amount": 10000,
+                    "transfer_remark": "新年红包", "activity_name": "新年抽奖", "reward_description": "一等奖"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{activity}");
+    assert_eq!(activity["rail"], "transfer");
+    assert_eq!(activity["remark"], "新年红包");
+    assert_eq!(activity["require_follow"], false);
+    let (status, prize) = app
+        .post(
+            Some(TOKEN),
+            "/v1/prizes",
+            &json!({"activity": "新年抽奖", "user": "u1", "amount": 88, "openid": openid(7)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{prize}");
+    let id = prize["id"].as_str().unwrap();
+    let (status, claimed) = app
+        .post(
+            Some(TOKEN),
+            &format!("/v1/prizes/{id}/claim?wait=10"),
+            &json!({"openid": openid(7)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["status"], "issued", "{claimed}");
+    assert!(
+        claimed["confirm"]["package"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "{claimed}"
+    );
+    assert_eq!(claimed["transfer"]["status"], "awaiting_confirmation");
+    let first_bill = claimed["transfer"]["out_bill_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A second claim while the bill is live is refused: never two live bills.
+    let (status, again) = app
+        .post(
+            Some(TOKEN),
+            &format!("/v1/prizes/{id}/claim"),
+            &json!({"openid": openid(7)}),
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+
+    // The user never confirms: 24 hours later WeChat closes the bill and
+    // calls back; the prize is claimable again.
+    app.sandbox.with(|s| s.advance_clock(24 * 3600 + 60));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, p) = app.get(Some(TOKEN), &format!("/v1/prizes/{id}")).await;
+        if p["status"] == "pending" {
+            assert_eq!(p["last_err_code"], "OVERDUE_CLOSE", "{p}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, reclaimed) = app
+        .post(
+            Some(TOKEN),
+            &format!("/v1/prizes/{id}/claim?wait=10"),
+            &json!({"openid": openid(7)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reclaimed}");
+    let second_bill = reclaimed["transfer"]["out_bill_no"].as_str().unwrap();
+    assert_ne!(
+        second_bill, first_bill,
+        "a new bill once the old one is closed"
+    );
+    confirm(&app, second_bill);
+    let transfer_id = reclaimed["transfer"]["id"].as_str().unwrap();
+    wait_status(&app, transfer_id, "succeeded", Duration::from_secs(15)).await;
+    let bills = app.sandbox.transfers();
+    assert_eq!(bills.len(), 2);
+    assert_eq!(bills.iter().filter(|b| b.paid).count(), 1, "paid once");
+    let (_, activity) = app.get(Some(TOKEN), "/v1/activities/新年抽奖").await;
+    assert_eq!(activity["committed"], 88, "{activity}");
+    app.stop().await;
+}

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use hongbao_wxpay::{Fen, InvalidField};
 use time::OffsetDateTime;
 
-use super::{Kind, Status};
+use super::{Kind, Rail, Status};
 
 /// What a prize is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -153,8 +153,11 @@ pub struct ActivitySpec {
     /// The most prizes one openid may claim per day (Beijing).
     pub per_user_daily: Option<u64>,
     /// Whether claimers must follow the official account; by default yes
-    /// for normal red packets, no for mini program ones.
+    /// for normal red packets, no for mini program ones and transfers.
     pub require_follow: Option<bool>,
+    /// The rail its prizes are paid on: `redpack` (default) or `transfer`
+    /// (a bill the user confirms; the texts are its remark, 活动名称 and 奖励说明).
+    pub rail: Rail,
 }
 
 impl ActivitySpec {
@@ -174,6 +177,7 @@ impl ActivitySpec {
             budget: None,
             per_user_daily: None,
             require_follow: None,
+            rail: Rail::Redpack,
         }
     }
 }
@@ -207,6 +211,8 @@ pub struct ActivityDef {
     pub per_user_daily: Option<u64>,
     /// Whether claimers must follow the official account.
     pub require_follow: bool,
+    /// The rail its prizes are paid on.
+    pub rail: Rail,
 }
 
 impl ActivityDef {
@@ -225,6 +231,7 @@ impl ActivityDef {
             budget: self.budget.map(Fen::get),
             per_user_daily: self.per_user_daily,
             require_follow: Some(self.require_follow),
+            rail: self.rail,
         }
     }
 

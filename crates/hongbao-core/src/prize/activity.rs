@@ -4,7 +4,9 @@ use hongbao_wxpay::request::check_amount;
 use hongbao_wxpay::{Fen, InvalidField, SceneId};
 
 use crate::config::MerchantConfig;
-use crate::model::{ActivityDef, ActivitySpec, Kind, RedpackInput, ValidRedpack};
+use crate::model::{
+    ActivityDef, ActivitySpec, Kind, Rail, RedpackInput, TransferInput, ValidRedpack, ValidTransfer,
+};
 
 /// An openid of the right shape, for checking texts and amounts the way a
 /// real payout will be checked.
@@ -22,6 +24,9 @@ pub fn validate_activity(
             "must be 1 to 64 characters, without control characters",
             "必须为 1 到 64 个字符，且不含控制字符",
         ));
+    }
+    if spec.rail == Rail::Transfer {
+        return validate_transfer_activity(name, spec, merchant);
     }
     if spec.kind == Kind::Group {
         return Err(InvalidField::new(
@@ -79,20 +84,7 @@ pub fn validate_activity(
         risk_info: None,
     };
     let valid = ValidRedpack::validate(&probe, merchant)?;
-    if spec.budget == Some(0) {
-        return Err(InvalidField::new(
-            "budget",
-            "must be a positive number of fen, or null for no budget",
-            "必须是正整数（分），或为 null 表示不限预算",
-        ));
-    }
-    if spec.per_user_daily == Some(0) {
-        return Err(InvalidField::new(
-            "per_user_daily",
-            "must be at least 1, or null for no daily count",
-            "至少为 1，或为 null 表示不限次数",
-        ));
-    }
+    check_limits(spec)?;
     let require_follow = spec.require_follow.unwrap_or(spec.kind == Kind::Normal);
     if require_follow && spec.kind == Kind::MiniProgram {
         return Err(InvalidField::new(
@@ -128,5 +120,127 @@ pub fn validate_activity(
         budget: spec.budget.map(Fen::new),
         per_user_daily: spec.per_user_daily,
         require_follow,
+        rail: Rail::Redpack,
+    })
+}
+
+/// The budget and daily count, which every rail checks alike.
+fn check_limits(spec: &ActivitySpec) -> Result<(), InvalidField> {
+    if spec.budget == Some(0) {
+        return Err(InvalidField::new(
+            "budget",
+            "must be a positive number of fen, or null for no budget",
+            "必须是正整数（分），或为 null 表示不限预算",
+        ));
+    }
+    if spec.per_user_daily == Some(0) {
+        return Err(InvalidField::new(
+            "per_user_daily",
+            "must be at least 1, or null for no daily count",
+            "至少为 1，或为 null 表示不限次数",
+        ));
+    }
+    Ok(())
+}
+
+/// An activity paid by transfer bill: its texts are the bill's remark
+/// (`remark`), 活动名称 (`act_name`) and 奖励说明 (`wishing`), the merchant's
+/// transfer defaults when left out; amounts from 0.10 yuan.
+fn validate_transfer_activity(
+    name: &str,
+    spec: &ActivitySpec,
+    merchant: &MerchantConfig,
+) -> Result<ActivityDef, InvalidField> {
+    if spec.kind != Kind::Normal {
+        return Err(InvalidField::new(
+            "type",
+            "a transfer activity has no red packet type: leave type out",
+            "转账活动没有红包类型：请不要填写 type",
+        ));
+    }
+    if spec.scene_id.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(InvalidField::new(
+            "scene_id",
+            "is a red packet's scene: a transfer's scene is the merchant's transfer_scene_id",
+            "scene_id 是红包的场景；转账场景为商户的 transfer_scene_id",
+        ));
+    }
+    if spec.min_amount > spec.max_amount {
+        return Err(InvalidField::new(
+            "min_amount",
+            format!(
+                "{} yuan is more than max_amount {} yuan",
+                Fen::new(spec.min_amount),
+                Fen::new(spec.max_amount)
+            ),
+            format!(
+                "{} 元大于 max_amount {} 元",
+                Fen::new(spec.min_amount),
+                Fen::new(spec.max_amount)
+            ),
+        ));
+    }
+    let probe = |fen: u64| TransferInput {
+        merchant: Some(merchant.name.clone()),
+        openid: PROBE_OPENID.into(),
+        transfer_amount: fen,
+        transfer_remark: spec.remark.clone(),
+        activity_name: spec.act_name.clone(),
+        reward_description: spec.wishing.clone(),
+        user_recv_perception: None,
+        user_name: None,
+    };
+    let name_for = |field: &str| {
+        match field {
+            "transfer_remark" => "remark",
+            "activity_name" => "act_name",
+            "reward_description" => "wishing",
+            "transfer_amount" => "min_amount",
+            other => other,
+        }
+        .to_owned()
+    };
+    let fail = |e: InvalidField| InvalidField {
+        field: name_for(&e.field).into(),
+        ..e
+    };
+    let valid = ValidTransfer::validate(&probe(spec.min_amount), merchant, None).map_err(fail)?;
+    // A prize from 2,000 yuan would need the payee's real name.
+    if spec.max_amount >= crate::model::transfer::USER_NAME_FROM_FEN {
+        return Err(InvalidField::new(
+            "max_amount",
+            "must be under 2,000 yuan (200000 fen): larger transfers need the payee's real name, which a prize claim does not carry",
+            "必须低于 2000 元（200000 分）：更大金额的转账需要收款人姓名，领奖时无法提供",
+        ));
+    }
+    check_limits(spec)?;
+    let require_follow = spec.require_follow.unwrap_or(false);
+    if require_follow && merchant.app_secret.is_none() {
+        let m = &merchant.name;
+        return Err(InvalidField::new(
+            "require_follow",
+            format!(
+                "merchant {m} has no app_secret, so whether users follow the official account cannot be checked: set merchants.{m}.app_secret, or set require_follow to false"
+            ),
+            format!(
+                "商户 {m} 未配置 app_secret，无法检查用户是否关注公众号：请设置 merchants.{m}.app_secret，或将 require_follow 设为 false"
+            ),
+        ));
+    }
+    Ok(ActivityDef {
+        name: name.to_owned(),
+        merchant: merchant.name.clone(),
+        kind: Kind::Normal,
+        scene_id: None,
+        min_amount: Fen::new(spec.min_amount),
+        max_amount: Fen::new(spec.max_amount),
+        send_name: String::new(),
+        wishing: valid.reward_description,
+        act_name: valid.activity_name,
+        remark: valid.transfer_remark,
+        budget: spec.budget.map(Fen::new),
+        per_user_daily: spec.per_user_daily,
+        require_follow,
+        rail: Rail::Transfer,
     })
 }

@@ -7,7 +7,9 @@ use hongbao_wxpay::{OfficialAccountError, OpenId};
 
 use super::refusal::{ClaimError, Refusal, refusal_for};
 use crate::config::TenantConfig;
-use crate::model::{Prize, PrizeKind, PrizeStatus, RedpackInput, ValidRedpack};
+use crate::model::{
+    Prize, PrizeKind, PrizeStatus, Rail, RedpackInput, TransferInput, ValidRedpack, ValidTransfer,
+};
 use crate::payouts::Payouts;
 use crate::store::NewRecord;
 use crate::store::db::DbError;
@@ -93,11 +95,55 @@ async fn claim_checked(
     if def.require_follow {
         follow_check(&merchant, &openid).await?;
     }
+    let misconfigured = |e: hongbao_wxpay::InvalidField| Refusal::Misconfigured {
+        message: format!("activity {:?}: {}: {}", def.name, e.field, e.message),
+        zh_message: format!("活动 {:?}：{}：{}", def.name, e.field, e.zh_message),
+    };
+    let valid: crate::model::Valid = match def.rail {
+        Rail::Transfer => {
+            let input = TransferInput {
+                merchant: Some(def.merchant.clone()),
+                openid: openid.as_str().to_owned(),
+                transfer_amount: prize.amount.get(),
+                transfer_remark: Some(def.remark.clone()),
+                activity_name: Some(def.act_name.clone()),
+                reward_description: Some(def.wishing.clone()),
+                user_recv_perception: None,
+                user_name: None,
+            };
+            ValidTransfer::validate(&input, &merchant.config, None)
+                .map_err(misconfigured)?
+                .into()
+        }
+        Rail::Redpack => redpack_of(def, &openid, prize.amount.get(), &merchant.config)
+            .map_err(misconfigured)?
+            .into(),
+    };
+    let record = NewRecord {
+        tenant: tenant.name.clone(),
+        mch_id: merchant.config.mch_id.clone(),
+        valid,
+        idempotency: None,
+        campaign_id: None,
+        campaign_line: None,
+        prize_id: Some(prize.id.clone()),
+        daily_cap: None,
+    };
+    store(payouts, &prize, &activity, &openid, record).await
+}
+
+/// A prize's red packet.
+fn redpack_of(
+    def: &crate::model::ActivityDef,
+    openid: &OpenId,
+    fen: u64,
+    merchant: &crate::config::MerchantConfig,
+) -> Result<ValidRedpack, hongbao_wxpay::InvalidField> {
     let input = RedpackInput {
         kind: def.kind,
         merchant: Some(def.merchant.clone()),
         re_openid: openid.as_str().to_owned(),
-        total_amount: prize.amount.get(),
+        total_amount: fen,
         total_num: None,
         send_name: Some(def.send_name.clone()),
         wishing: Some(def.wishing.clone()),
@@ -106,22 +152,19 @@ async fn claim_checked(
         scene_id: def.scene_id.clone(),
         risk_info: None,
     };
-    let valid =
-        ValidRedpack::validate(&input, &merchant.config).map_err(|e| Refusal::Misconfigured {
-            message: format!("activity {:?}: {}: {}", def.name, e.field, e.message),
-            zh_message: format!("活动 {:?}：{}：{}", def.name, e.field, e.zh_message),
-        })?;
-    let record = NewRecord {
-        tenant: tenant.name.clone(),
-        mch_id: merchant.config.mch_id.clone(),
-        valid: valid.into(),
-        idempotency: None,
-        campaign_id: None,
-        campaign_line: None,
-        prize_id: Some(prize.id.clone()),
-        daily_cap: None,
-    };
-    match store_claim(ledger, &prize, &activity, &openid, record).await? {
+    ValidRedpack::validate(&input, merchant)
+}
+
+/// Stores the claim and its payout in one transaction.
+async fn store(
+    payouts: &Payouts,
+    prize: &Prize,
+    activity: &crate::model::Activity,
+    openid: &OpenId,
+    record: NewRecord,
+) -> Result<Prize, ClaimError> {
+    let ledger = payouts.ledger();
+    match store_claim(ledger, prize, activity, openid, record).await? {
         Ok(_) => {}
         Err(Blocked::NotClaimable(status)) => {
             return Err(status
@@ -139,7 +182,7 @@ async fn claim_checked(
         Err(Blocked::Store(e)) => return Err(ClaimError::Internal(e.to_string())),
     }
     payouts.events().new_work();
-    get_prize(ledger, &tenant.name, &prize.id)
+    get_prize(ledger, &prize.tenant, &prize.id)
         .await?
         .ok_or_else(|| ClaimError::Internal("the prize vanished".into()))
 }

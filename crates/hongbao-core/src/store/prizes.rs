@@ -22,7 +22,7 @@ pub enum ActivityError {
 }
 
 const ACTIVITY_COLUMNS: &str = "id, tenant, name, merchant, kind, scene_id, min_amount, max_amount, send_name, \
-    wishing, act_name, remark, budget, per_user_daily, require_follow, committed, created_at, updated_at";
+    wishing, act_name, remark, budget, per_user_daily, require_follow, rail, committed, created_at, updated_at";
 
 fn decode_activity(row: &AnyRow) -> Result<Activity, DbError> {
     let kind: String = row.try_get("kind")?;
@@ -45,6 +45,7 @@ fn decode_activity(row: &AnyRow) -> Result<Activity, DbError> {
             budget: codec::fen_opt(row, "budget")?,
             per_user_daily: codec::count_opt(row, "per_user_daily")?,
             require_follow: row.try_get::<i64, _>("require_follow")? != 0,
+            rail: codec::parsed(row, "rail")?,
         },
         committed: codec::fen(row, "committed")?,
         created_at: from_ms(row.try_get("created_at")?),
@@ -70,6 +71,7 @@ fn activity_args(id: &str, tenant: &str, def: &ActivityDef) -> Vec<Arg> {
         def.budget.map(|b| codec::to_db(b.get())).into(),
         def.per_user_daily.map(codec::to_db).into(),
         i64::from(def.require_follow).into(),
+        def.rail.as_str().into(),
     ]
 }
 
@@ -83,8 +85,8 @@ pub async fn create_activity(
     let db = ledger.db();
     let sql = format!(
         "INSERT INTO activities (id, tenant, name, merchant, kind, scene_id, min_amount, max_amount, send_name, wishing, \
-         act_name, remark, budget, per_user_daily, require_follow, committed, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, {now}, {now})",
+         act_name, remark, budget, per_user_daily, require_follow, rail, committed, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, {now}, {now})",
         now = db.now_sql()
     );
     let id = new_id("ac");
@@ -113,7 +115,7 @@ pub async fn update_activity(
     let sql = format!(
         "UPDATE activities SET name = $3, merchant = $4, kind = $5, scene_id = $6, min_amount = $7, max_amount = $8, \
          send_name = $9, wishing = $10, act_name = $11, remark = $12, budget = $13, per_user_daily = $14, \
-         require_follow = $15, updated_at = {now} WHERE id = $1 AND tenant = $2",
+         require_follow = $15, rail = $16, updated_at = {now} WHERE id = $1 AND tenant = $2",
         now = db.now_sql()
     );
     match db
