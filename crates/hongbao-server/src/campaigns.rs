@@ -60,6 +60,12 @@ pub struct CampaignJson {
     pub failed_count: u64,
     /// Their fen.
     pub failed_amount: u64,
+    /// Transfer bills awaiting their users' confirmation (or being paid).
+    pub awaiting_count: u64,
+    /// Their fen.
+    pub awaiting_amount: u64,
+    /// Transfer bills their users did not confirm within 24 hours (among the failed).
+    pub expired_count: u64,
     /// Rows still to pay.
     pub open_count: u64,
     /// Their fen: the balance the campaign still needs.
@@ -76,6 +82,7 @@ fn campaign_json(c: &Campaign, totals: &Totals, merchant_paused: Option<String>)
     let (paid_count, paid_amount) = totals.paid();
     let (failed_count, failed_amount) = totals.failed();
     let (open_count, open_amount) = totals.open();
+    let (awaiting_count, awaiting_amount) = totals.awaiting();
     let status = if c.imported < c.rows {
         "importing"
     } else if open_count == 0 {
@@ -108,6 +115,9 @@ fn campaign_json(c: &Campaign, totals: &Totals, merchant_paused: Option<String>)
             .collect(),
         paid_count,
         paid_amount: paid_amount.get(),
+        awaiting_count,
+        awaiting_amount: awaiting_amount.get(),
+        expired_count: totals.expired(),
         failed_count,
         failed_amount: failed_amount.get(),
         open_count,
@@ -145,12 +155,13 @@ pub struct UploadQuery {
     budget: Option<String>,
     allow_repeat: Option<String>,
     per_openid_daily: Option<String>,
+    rail: Option<String>,
     dry_run: Option<String>,
 }
 
 /// The options of an upload, by name (query parameters of a CSV upload,
 /// fields of a JSON one besides `rows`).
-pub const UPLOAD_OPTIONS: [&str; 12] = [
+pub const UPLOAD_OPTIONS: [&str; 13] = [
     "name",
     "merchant",
     "amount",
@@ -162,6 +173,7 @@ pub const UPLOAD_OPTIONS: [&str; 12] = [
     "budget",
     "allow_repeat",
     "per_openid_daily",
+    "rail",
     "dry_run",
 ];
 
@@ -210,6 +222,10 @@ pub struct CampaignRequest {
     /// day (Beijing time), this one included; rows over it are stored
     /// `failed` (`CAMPAIGN_DAILY_CAP`) and never sent.
     pub per_openid_daily: Option<u64>,
+    /// `redpack` (default) or `transfer`: every row a bill its user
+    /// confirms (`remark` is its remark, `act_name` its 活动名称,
+    /// `wishing` its 奖励说明).
+    pub rail: Option<String>,
     /// Validate only: nothing is stored (default false).
     pub dry_run: Option<bool>,
     /// The payouts.
@@ -273,7 +289,7 @@ pub struct RowErrorJson {
 
 impl UploadQuery {
     /// Which options are given, in the order of [`UPLOAD_OPTIONS`].
-    fn given(&self) -> [bool; 12] {
+    fn given(&self) -> [bool; 13] {
         [
             &self.name,
             &self.merchant,
@@ -286,6 +302,7 @@ impl UploadQuery {
             &self.budget,
             &self.allow_repeat,
             &self.per_openid_daily,
+            &self.rail,
             &self.dry_run,
         ]
         .map(Option::is_some)
@@ -394,6 +411,7 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
         budget: text("budget")?,
         allow_repeat: boolean(object, "allow_repeat")?,
         per_openid_daily: whole(object, "per_openid_daily")?,
+        rail: text("rail")?,
         dry_run: boolean(object, "dry_run")?,
     };
     let Some(Value::Array(rows)) = object.get("rows") else {
@@ -491,6 +509,7 @@ fn json_upload(value: &Value) -> Result<(UploadQuery, String), ApiError> {
         ("scene_id" = Option<String>, Query, description = "Default scene of the rows"),
         ("budget" = Option<String>, Query, description = "The most the file may pay, in yuan"),
         ("allow_repeat" = Option<bool>, Query, description = "Allow an openid on several rows"),
+        ("rail" = Option<String>, Query, description = "redpack (default) or transfer: every row a transfer bill its user confirms"),
         ("per_openid_daily" = Option<u64>, Query, description = "The most payouts an openid gets from the merchant's campaigns in a day (Beijing time), this one included; rows over it are stored failed (CAMPAIGN_DAILY_CAP) and never sent"),
         ("dry_run" = Option<bool>, Query, description = "Validate only"),
     ),
@@ -578,6 +597,10 @@ pub async fn create_campaign(
         budget: yuan("budget", query.budget.as_deref())?,
         allow_repeat: flag("allow_repeat", query.allow_repeat.as_deref())?,
         per_openid_daily: daily_cap(query.per_openid_daily.as_deref())?,
+        rail: match query.rail.as_deref().filter(|r| !r.is_empty()) {
+            None => hongbao_core::model::Rail::Redpack,
+            Some(r) => r.parse().map_err(ApiError::BadField)?,
+        },
     };
     let dry_run = flag("dry_run", query.dry_run.as_deref())?;
     let mut bad_rows: Vec<RowError> = Vec::new();
@@ -794,6 +817,45 @@ pub async fn campaign_report(
             campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
         })?;
     let disposition = format!("attachment; filename=\"{}.csv\"", c.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A transfer campaign's bills awaiting their users, with what each
+/// user's page passes to `requestMerchantTransfer`: line, openid, amount,
+/// out_bill_no, mch_id, appid, package, expires_at.
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}/confirms.csv", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, description = "text/csv", content_type = "text/csv"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn campaign_confirms(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    PathParam(id): PathParam,
+    _: Params<NoParams>,
+) -> Result<Response, ApiError> {
+    let c = own(&state, &tenant, &id).await?;
+    let appid = state
+        .payouts
+        .merchants()
+        .get(&c.merchant)
+        .map(|m| m.config.appid.as_str().to_owned())
+        .unwrap_or_default();
+    let (bytes, _) = campaign::write_confirms(state.payouts.ledger(), &c.id, &appid, Vec::new())
+        .await
+        .map_err(|e| match e {
+            campaign::ReportError::Db(e) => ApiError::from(e),
+            campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
+        })?;
+    let disposition = format!("attachment; filename=\"{}-confirms.csv\"", c.id);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

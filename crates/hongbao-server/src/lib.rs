@@ -75,6 +75,7 @@ pub use routes::AppState;
         campaigns::list_campaigns,
         campaigns::get_campaign,
         campaigns::campaign_report,
+        campaigns::campaign_confirms,
         campaigns::pause_campaign,
         campaigns::resume_campaign,
         prizes::create_activity,
@@ -199,6 +200,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/campaigns/{id}/report.csv",
             get(campaigns::campaign_report),
+        )
+        .route(
+            "/v1/campaigns/{id}/confirms.csv",
+            get(campaigns::campaign_confirms),
         )
         .route("/v1/campaigns/{id}/pause", post(campaigns::pause_campaign))
         .route(

@@ -589,3 +589,91 @@ async fn a_transfer_prize_answers_its_confirm_and_is_claimable_again_once_the_bi
     assert_eq!(activity["committed"], 88, "{activity}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_campaign_makes_a_bill_per_row_and_exports_their_confirm_parameters() {
+    let mut app = App::start_full("", quiet_user, |t| t, Some("")).await;
+    let rows: Vec<Value> = (0..40)
+        .map(|n| json!({"openid": openid(100 + n), "total_amount": 10 + u64::from(n)}))
+        .collect();
+    let (status, campaign) = app
+        .post(
+            Some(TOKEN),
+            "/v1/campaigns",
+            &json!({"name": "转账活动", "merchant": "main", "rail": "transfer", "remark": "活动奖励", "rows": rows}),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let campaign = loop {
+        let (_, c) = app.get(Some(TOKEN), &format!("/v1/campaigns/{id}")).await;
+        if c["awaiting_count"] == 40 {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(campaign["status"], "done", "{campaign}");
+    assert_eq!(campaign["open_count"], 0);
+    let response = app
+        .http
+        .get(format!("{}/v1/campaigns/{id}/confirms.csv", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "line,openid,amount,out_bill_no,mch_id,appid,package,expires_at"
+    );
+    assert_eq!(lines.len(), 41, "{csv}");
+    // JSON rows are numbered from 2 (their position plus one, as below a header).
+    assert!(
+        lines[1].starts_with(&format!("2,{},0.10,", openid(100))),
+        "{}",
+        lines[1]
+    );
+    // Some users confirm, one bill expires unconfirmed.
+    let (_, list) = app
+        .get(
+            Some(TOKEN),
+            &format!("/v1/transfers?campaign_id={id}&limit=100"),
+        )
+        .await;
+    let objects = list["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 40);
+    for record in objects.iter().take(10) {
+        confirm(&app, record["out_bill_no"].as_str().unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, c) = app.get(Some(TOKEN), &format!("/v1/campaigns/{id}")).await;
+        if c["paid_count"] == 10 {
+            assert_eq!(c["awaiting_count"], 30, "{c}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.sandbox.with(|s| s.advance_clock(24 * 3600 + 60));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, c) = app.get(Some(TOKEN), &format!("/v1/campaigns/{id}")).await;
+        if c["expired_count"] == 30 {
+            assert_eq!(c["failed_count"], 30, "{c}");
+            assert_eq!(c["awaiting_count"], 0, "{c}");
+            assert_eq!(c["err_codes"]["OVERDUE_CLOSE"], 30, "{c}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let bills = app.sandbox.transfers();
+    assert_eq!(bills.len(), 40, "one bill per row");
+    assert_eq!(bills.iter().filter(|b| b.paid).count(), 10);
+    app.stop().await;
+}

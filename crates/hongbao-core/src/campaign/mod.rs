@@ -23,7 +23,7 @@ pub use crate::store::campaigns::{
     create, create_with_key, find, find_by_key, find_in_any_tenant, get, list, records, set_paused,
     totals,
 };
-pub use report::{REPORT_COLUMNS, ReportError, write_report};
+pub use report::{CONFIRM_COLUMNS, REPORT_COLUMNS, ReportError, write_confirms, write_report};
 pub use rows::{CampaignReader, ROW_ERRORS_SHOWN, Row, RowError, validate};
 
 /// Why an import stopped.
@@ -88,7 +88,7 @@ pub async fn import<R: Read>(
         batch.push(NewRecord {
             tenant: campaign.tenant.clone(),
             mch_id: merchant.mch_id.clone(),
-            valid: valid.into(),
+            valid,
             idempotency: None,
             campaign_id: Some(campaign.id.clone()),
             campaign_line: Some(codec::to_db(row.line)),

@@ -21,6 +21,18 @@ pub const REPORT_COLUMNS: [&str; 10] = [
     "updated_at",
 ];
 
+/// The columns of a transfer campaign's confirm parameters.
+pub const CONFIRM_COLUMNS: [&str; 8] = [
+    "line",
+    "openid",
+    "amount",
+    "out_bill_no",
+    "mch_id",
+    "appid",
+    "package",
+    "expires_at",
+];
+
 /// Records read per page while writing.
 const PAGE: u64 = 5_000;
 
@@ -33,6 +45,49 @@ pub enum ReportError {
     /// The output failed.
     #[error("cannot write the report: {0}")]
     Write(#[from] csv::Error),
+}
+
+/// Writes the confirm parameters of campaign `id`'s bills that await
+/// their users (what each user's page passes to `requestMerchantTransfer`:
+/// `mch_id`, `appid` — the merchant's `appid` — and `package`), in file order.
+pub async fn write_confirms<W: Write>(
+    ledger: &Ledger,
+    id: &str,
+    appid: &str,
+    out: W,
+) -> Result<(W, u64), ReportError> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(CONFIRM_COLUMNS)?;
+    let (mut after, mut written) = (0i64, 0u64);
+    loop {
+        let page = crate::store::campaigns::records(ledger, id, after, PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (line, r) in &page {
+            let Some(package) = r
+                .package
+                .as_ref()
+                .filter(|_| r.status == crate::model::Status::AwaitingConfirmation)
+            else {
+                continue;
+            };
+            writer.write_record([
+                line.to_string(),
+                r.re_openid.clone(),
+                r.total_amount.to_yuan_string(),
+                r.mch_billno.clone(),
+                r.mch_id.clone(),
+                appid.to_owned(),
+                package.clone(),
+                r.expires_at.map(rfc3339).unwrap_or_default(),
+            ])?;
+            written += 1;
+        }
+    }
+    let out = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    Ok((out, written))
 }
 
 /// Writes campaign `id`'s report to `out`, in file order; answers `out`

@@ -8,7 +8,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::MerchantConfig;
-use crate::model::{CampaignOptions, Checked, Kind, RedpackInput, ValidRedpack};
+use crate::model::{
+    CampaignOptions, Checked, Kind, Rail, RedpackInput, TransferInput, Valid, ValidRedpack,
+    ValidTransfer,
+};
 
 /// How many bad rows the API lists and the command line prints; the rest
 /// are counted (and `campaign run --errors FILE` writes them all).
@@ -179,7 +182,7 @@ pub struct Row {
     /// Its line in the file.
     pub line: u64,
     /// The payout, or the problem.
-    pub result: Result<ValidRedpack, RowError>,
+    pub result: Result<Valid, RowError>,
 }
 
 /// Reads a campaign's file row by row.
@@ -292,7 +295,7 @@ impl<R: Read> CampaignReader<R> {
         }
     }
 
-    fn payout(&self, line: u64) -> Result<ValidRedpack, RowError> {
+    fn payout(&self, line: u64) -> Result<Valid, RowError> {
         let get = |i: Option<usize>| {
             i.and_then(|i| self.record.get(i))
                 .map(str::trim)
@@ -328,6 +331,31 @@ impl<R: Read> CampaignReader<R> {
         let text = |i: Option<usize>, default: &Option<String>| {
             get(i).map(str::to_owned).or_else(|| default.clone())
         };
+        if self.options.rail == Rail::Transfer {
+            if let Some(scene) = text(self.columns.scene_id, &self.options.scene_id) {
+                return Err(row_error(
+                    line,
+                    Some("scene_id"),
+                    format!(
+                        "{scene:?} is a red packet's scene; a transfer's is the merchant's transfer_scene_id"
+                    ),
+                    format!("{scene:?} 是红包场景；转账场景为商户的 transfer_scene_id"),
+                ));
+            }
+            let input = TransferInput {
+                merchant: Some(self.options.merchant.clone()),
+                openid: openid.to_owned(),
+                transfer_amount: amount.get(),
+                transfer_remark: text(self.columns.remark, &self.options.remark),
+                activity_name: text(self.columns.act_name, &self.options.act_name),
+                reward_description: text(self.columns.wishing, &self.options.wishing),
+                user_recv_perception: None,
+                user_name: None,
+            };
+            return ValidTransfer::validate(&input, &self.merchant, None)
+                .map(Valid::from)
+                .map_err(|e| self.named(line, e));
+        }
         let input = RedpackInput {
             kind: Kind::Normal,
             merchant: Some(self.options.merchant.clone()),
@@ -341,14 +369,19 @@ impl<R: Read> CampaignReader<R> {
             scene_id: text(self.columns.scene_id, &self.options.scene_id),
             risk_info: None,
         };
-        ValidRedpack::validate(&input, &self.merchant).map_err(|e| self.named(line, e))
+        ValidRedpack::validate(&input, &self.merchant)
+            .map(Valid::from)
+            .map_err(|e| self.named(line, e))
     }
 
     /// Names a rule's field as the file names it.
     fn named(&self, line: u64, e: InvalidField) -> RowError {
         let field = match &*e.field {
             "re_openid" => "openid",
-            "total_amount" => self.columns.amount_name(),
+            "total_amount" | "transfer_amount" => self.columns.amount_name(),
+            "transfer_remark" => "remark",
+            "activity_name" => "act_name",
+            "reward_description" => "wishing",
             "send_name" => "--send-name",
             other => other,
         };
@@ -424,9 +457,9 @@ pub fn validate<R: Read>(
             }
         };
         if !options.allow_repeat {
-            seen.push(packed(payout.re_openid.as_str(), row.line));
+            seen.push(packed(payout.openid().as_str(), row.line));
         }
-        total = match total.checked_add(payout.total_amount) {
+        total = match total.checked_add(payout.amount()) {
             Some(t) => t,
             None => {
                 errors += 1;

@@ -34,6 +34,15 @@ pub struct CampaignOptions {
     /// `failed` (`CAMPAIGN_DAILY_CAP`) and never sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_openid_daily: Option<u64>,
+    /// The rail every row is paid on: red packets (the default) or
+    /// transfer bills each user confirms (a row's `remark` is the bill's
+    /// remark, `act_name` its 活动名称, `wishing` its 奖励说明).
+    #[serde(default, skip_serializing_if = "is_redpack")]
+    pub rail: crate::model::Rail,
+}
+
+fn is_redpack(rail: &crate::model::Rail) -> bool {
+    *rail == crate::model::Rail::Redpack
 }
 
 impl CampaignOptions {
@@ -110,19 +119,37 @@ impl Totals {
         })
     }
 
-    /// Paid: sent, received, refunding or refunded.
+    /// Paid: red packets sent, received, refunding or refunded; transfer
+    /// bills confirmed and paid.
     pub fn paid(&self) -> (u64, Fen) {
         self.sum(&[
             Status::Sent,
             Status::Received,
             Status::Refunding,
             Status::Refunded,
+            Status::Succeeded,
         ])
     }
 
-    /// Failed for good.
+    /// Transfer bills created and not settled yet: awaiting their user's
+    /// confirmation, being paid, or being cancelled.
+    pub fn awaiting(&self) -> (u64, Fen) {
+        self.sum(&[
+            Status::AwaitingConfirmation,
+            Status::Transferring,
+            Status::Cancelling,
+        ])
+    }
+
+    /// Transfer bills their users did not confirm within 24 hours
+    /// (counted among the failed).
+    pub fn expired(&self) -> u64 {
+        self.by_err_code.get("OVERDUE_CLOSE").copied().unwrap_or(0)
+    }
+
+    /// Failed for good (a cancelled bill included): nothing was paid.
     pub fn failed(&self) -> (u64, Fen) {
-        self.sum(&[Status::Failed])
+        self.sum(&[Status::Failed, Status::Cancelled])
     }
 
     /// Still to pay: pending or sending.

@@ -500,6 +500,14 @@ impl Valid {
         }
     }
 
+    /// The amount.
+    pub fn amount(&self) -> Fen {
+        match self {
+            Valid::Redpack(v) => v.total_amount,
+            Valid::Transfer(v) => v.transfer_amount,
+        }
+    }
+
     /// The rail.
     pub fn rail(&self) -> Rail {
         match self {

@@ -200,7 +200,7 @@ pub async fn totals(ledger: &Ledger, id: &str) -> Result<Totals, DbError> {
         let entry = totals.by_status.entry(status.clone()).or_default();
         entry.0 += n;
         entry.1 += amount;
-        if status == "failed"
+        if (status == "failed" || status == "cancelled")
             && let Some(code) = row.try_get::<Option<String>, _>("err_code")?
         {
             *totals.by_err_code.entry(code).or_default() += n;

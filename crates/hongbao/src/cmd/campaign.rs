@@ -45,6 +45,16 @@ pub(crate) enum CampaignCommand {
         #[arg(long, value_name = "FILE.csv")]
         out: PathBuf,
     },
+    /// A transfer campaign's bills awaiting their users: line, openid,
+    /// amount, out_bill_no, mch_id, appid, package, expires_at (what each
+    /// user's page passes to requestMerchantTransfer).
+    Confirms {
+        /// The campaign's name.
+        name: String,
+        /// Where to write the CSV.
+        #[arg(long, value_name = "FILE.csv")]
+        out: PathBuf,
+    },
 }
 
 /// `campaign run`.
@@ -75,6 +85,11 @@ pub(crate) struct RunArgs {
     /// failed (CAMPAIGN_DAILY_CAP) and never sent.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     per_openid_daily: Option<u64>,
+    /// redpack (default) or transfer: every row becomes a transfer bill
+    /// its user confirms in WeChat (--remark is its remark, --act-name its
+    /// 活动名称, --wishing its 奖励说明).
+    #[arg(long, default_value = "redpack", value_name = "RAIL")]
+    rail: String,
     /// Validate and print the totals; pay nothing.
     #[arg(long)]
     dry_run: bool,
@@ -123,6 +138,16 @@ fn summary(campaign: &Campaign, totals: &Totals) {
         campaign.merchant
     );
     out!("  paid     {paid:>8}  {paid_amount:>12} yuan");
+    let (awaiting, awaiting_amount) = totals.awaiting();
+    if awaiting > 0 || campaign.options.rail == hongbao_core::model::Rail::Transfer {
+        out!(
+            "  awaiting {awaiting:>8}  {awaiting_amount:>12} yuan  (bills waiting for their users to confirm, 24 h)"
+        );
+        let expired = totals.expired();
+        if expired > 0 {
+            out!("  expired  {expired:>8}  (not confirmed within 24 h; among the failed)");
+        }
+    }
     let codes: Vec<String> = totals
         .by_err_code
         .iter()
@@ -245,6 +270,23 @@ pub(crate) async fn run(config: Option<PathBuf>, command: CampaignCommand) -> su
             out!("{rows} rows written to {}", out.display());
             Ok(Outcome::Done)
         }
+        CampaignCommand::Confirms { name, out } => {
+            let campaign = find_campaign(&payouts, &name).await?;
+            let appid = setup.config.merchants[&campaign.merchant]
+                .appid
+                .as_str()
+                .to_owned();
+            let file = std::fs::File::create(&out)
+                .map_err(|e| Error::Usage(format!("cannot write {}: {e}", out.display())))?;
+            let (_, rows) = campaign::write_confirms(payouts.ledger(), &campaign.id, &appid, file)
+                .await
+                .map_err(|e| Error::Runtime(anyhow::anyhow!("{e}")))?;
+            out!(
+                "{rows} bill(s) awaiting their users written to {}",
+                out.display()
+            );
+            Ok(Outcome::Done)
+        }
     }
 }
 
@@ -262,6 +304,12 @@ async fn run_file(setup: &setup::Setup, payouts: &Arc<Payouts>, args: &RunArgs) 
         budget: yuan("budget", args.budget.as_ref())?,
         allow_repeat: args.allow_repeat,
         per_openid_daily: args.per_openid_daily,
+        rail: args
+            .rail
+            .parse()
+            .map_err(|e: hongbao_wxpay::InvalidField| {
+                Error::Usage(format!("--rail: {}", e.message))
+            })?,
     };
     let open = |path: &Path| {
         std::fs::File::open(path)
@@ -560,9 +608,14 @@ async fn pay(
             .await
             .map_err(|e| Error::Runtime(e.into()))?;
         let ((paid, _), (failed, _), (open, _)) = (totals.paid(), totals.failed(), totals.open());
-        let done = paid + failed;
+        let (awaiting, _) = totals.awaiting();
+        let done = paid + failed + awaiting;
         bar.set_position(done);
-        bar.set_message(format!("paid {paid} · failed {failed} · pending {open}"));
+        bar.set_message(if awaiting > 0 {
+            format!("paid {paid} · awaiting users {awaiting} · failed {failed} · pending {open}")
+        } else {
+            format!("paid {paid} · failed {failed} · pending {open}")
+        });
         if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(10) {
             last_line = Instant::now();
             out!(
@@ -618,6 +671,17 @@ async fn pay(
     };
     let (open, open_amount) = totals.open();
     match ended {
+        Ended::Done if totals.failed().0 == 0 && totals.awaiting().0 > 0 => {
+            out!(
+                "every row is a bill: {} await their users' confirmation (24 h); a running `hongbao serve` follows them to their end",
+                totals.awaiting().0
+            );
+            out!(
+                "  what each user's page needs: hongbao campaign confirms {} --out FILE.csv",
+                campaign.name
+            );
+            Ok(Outcome::Done)
+        }
         Ended::Done if totals.failed().0 == 0 => {
             out!("every row is paid");
             Ok(Outcome::Done)
