@@ -150,11 +150,18 @@ fn probe_billno() -> MchBillNo {
 /// Runs every check of `merchant`, in order; a check that cannot run after
 /// an earlier failure is skipped.
 pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
-    let mut checks = vec![Check::new(
-        "api key",
-        Status::Pass,
-        "32 ASCII letters and digits, as a v2 API key must be",
-    )];
+    let mut checks = vec![match merchant.api_key {
+        Some(_) => Check::new(
+            "api key",
+            Status::Pass,
+            "32 ASCII letters and digits, as a v2 API key must be",
+        ),
+        None => Check::new(
+            "api key",
+            Status::Skipped,
+            "none: this merchant pays by transfer alone (its APIv3 keys are checked below)",
+        ),
+    }];
 
     let identity = match merchant::identity(merchant) {
         Ok(identity) => {
@@ -185,8 +192,22 @@ pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
         }
     }
 
-    let client = match identity.as_ref().map(|_| merchant::client(merchant)) {
-        Some(Ok(client)) => Some(client),
+    if merchant.api_key.is_some() {
+        check_v2(merchant, identity.is_some(), &mut checks).await;
+    }
+    if let Some(secret) = &merchant.app_secret {
+        checks.push(check_app_secret(merchant, secret.clone()).await);
+    }
+    if let Some(v3) = &merchant.v3 {
+        checks.extend(check_v3(merchant, v3, identity.as_ref()).await);
+    }
+    checks
+}
+
+/// The v2 connection, and a `gethbinfo` of an order that cannot exist.
+async fn check_v2(merchant: &MerchantConfig, usable_identity: bool, checks: &mut Vec<Check>) {
+    let client = match usable_identity.then(|| merchant::client(merchant)) {
+        Some(Ok(client)) => client,
         Some(Err(e)) => {
             checks.push(Check::new("connection", Status::Fail, e.to_string()));
             None
@@ -204,7 +225,7 @@ pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
             Status::Skipped,
             "needs a connection",
         ));
-        return checks;
+        return;
     };
 
     // A query of an order that cannot exist: NOT_FOUND proves that WeChat
@@ -217,7 +238,7 @@ pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
         Ok(prepared) => prepared,
         Err(e) => {
             checks.push(Check::new("connection", Status::Fail, e.to_string()));
-            return checks;
+            return;
         }
     };
     let answer = tokio::time::timeout(Duration::from_secs(20), client.call(&prepared)).await;
@@ -258,14 +279,6 @@ pub async fn check_merchant(merchant: &MerchantConfig) -> Vec<Check> {
             "needs a connection",
         )
     }));
-
-    if let Some(secret) = &merchant.app_secret {
-        checks.push(check_app_secret(merchant, secret.clone()).await);
-    }
-    if let Some(v3) = &merchant.v3 {
-        checks.extend(check_v3(merchant, v3, identity.as_ref()).await);
-    }
-    checks
 }
 
 /// An `out_bill_no` no real bill can have: the `DOCTOR` prefix and the rest random.
@@ -282,7 +295,11 @@ pub async fn check_v3(
     identity: Option<&hongbao_wxpay::ClientIdentity>,
 ) -> Vec<Check> {
     let mut checks = Vec::new();
-    if v3.apiv3_key.is_the_v2_key(&merchant.api_key) {
+    if merchant
+        .api_key
+        .as_ref()
+        .is_some_and(|v2| v3.apiv3_key.is_the_v2_key(v2))
+    {
         checks.push(Check::new(
             "APIv3 key",
             Status::Fail,

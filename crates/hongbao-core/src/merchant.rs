@@ -84,19 +84,23 @@ pub fn transport_config(merchant: &MerchantConfig) -> Result<TransportConfig, Se
     Ok(config)
 }
 
-/// A ready protocol client for the merchant.
-pub fn client(merchant: &MerchantConfig) -> Result<Client, SetupError> {
+/// A ready protocol client for the merchant's red packets, if it has the
+/// v2 `api_key`.
+pub fn client(merchant: &MerchantConfig) -> Result<Option<Client>, SetupError> {
+    let Some(api_key) = &merchant.api_key else {
+        return Ok(None);
+    };
     let config = transport_config(merchant)?;
     let transport = HttpTransport::new(&config).map_err(|e| SetupError {
         merchant: merchant.name.clone(),
         key: "api_base",
         message: e.to_string(),
     })?;
-    Ok(Client::new(
+    Ok(Some(Client::new(
         merchant.wxpay_merchant(),
-        merchant.api_key.clone(),
+        api_key.clone(),
         Arc::new(transport),
-    ))
+    )))
 }
 
 /// WeChat's limit on transfer creates, and on transfer queries, per

@@ -393,7 +393,12 @@ impl Payouts {
         mch_billno: &str,
         request: Option<&Prepared>,
     ) -> Result<(QueryVerdict, AttemptRow, Option<HbInfo>), StatusError> {
-        let client = merchant.rails.redpack();
+        let client = merchant.rails.redpack().ok_or_else(|| {
+            StatusError::Wechat(format!(
+                "merchant {} has no v2 api_key: it pays by transfer only",
+                merchant.name()
+            ))
+        })?;
         let query = redpack::query_request(client, mch_billno).map_err(StatusError::Wechat)?;
         merchant.pacer.wait().await?;
         let called = redpack::call(client, &query).await;

@@ -72,7 +72,7 @@ pub(crate) fn record(state: &AppState, r: &Redpack) -> RecordJson {
     let merchant = state.payouts.merchants().get(&r.merchant);
     json::record_json(
         r,
-        merchant.map(|m| &m.config.api_key),
+        merchant.and_then(|m| m.config.api_key.as_ref()),
         merchant.and_then(|m| m.config.miniprogram_appid.as_ref()),
     )
 }

@@ -677,3 +677,33 @@ async fn a_transfer_campaign_makes_a_bill_per_row_and_exports_their_confirm_para
     assert_eq!(bills.iter().filter(|b| b.paid).count(), 10);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_with_the_v3_keys_alone_pays_by_transfer_alone() {
+    let without_v2_key = |t: String| {
+        t.lines()
+            .filter(|l| !l.starts_with("api_key ="))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let mut app = App::start_full("", quiet_user, without_v2_key, Some("")).await;
+    let record = create(&app, 8, 100).await;
+    assert_eq!(record["status"], "awaiting_confirmation", "{record}");
+    let (status, refused) = app
+        .post(
+            Some(TOKEN),
+            "/v1/redpacks",
+            &json!({"re_openid": openid(8), "total_amount": 100}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "merchant");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("transfer"),
+        "{refused}"
+    );
+    app.stop().await;
+}

@@ -142,6 +142,11 @@ pub(super) fn resolve_merchant(
             .map_err(|e| problems.add(key("appid"), e.message))
             .ok(),
     };
+    let v3_given = raw.apiv3_key.is_some()
+        || raw.apiv3_key_file.is_some()
+        || raw.apiv3_key_env.is_some()
+        || raw.wechatpay_public_key.is_some()
+        || raw.platform_certs.is_some();
     let api_key = match secret(
         problems,
         &key("api_key"),
@@ -156,8 +161,10 @@ pub(super) fn resolve_merchant(
         {
             None
         }
+        // A merchant with the APIv3 keys alone pays by transfer alone.
+        None if v3_given => None,
         None => {
-            problems.add(key("api_key"), "is required: set api_key, api_key_file or api_key_env to the 32-character v2 API key (API密钥)");
+            problems.add(key("api_key"), "is required: set api_key, api_key_file or api_key_env to the 32-character v2 API key (API密钥), or give the APIv3 keys (apiv3_key, wechatpay_public_key) to pay by transfer alone");
             None
         }
         Some(v) => ApiKey::parse(&v)
@@ -336,7 +343,7 @@ pub(super) fn resolve_merchant(
         name: name.to_owned(),
         mch_id: mch_id?,
         appid: appid?,
-        api_key: api_key?,
+        api_key,
         certificate: certificate?,
         api_base,
         root_ca: raw.root_ca.as_ref().map(relative),

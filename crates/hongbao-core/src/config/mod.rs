@@ -306,8 +306,9 @@ pub struct MerchantConfig {
     pub mch_id: MchId,
     /// `appid`: the official account's appid.
     pub appid: AppId,
-    /// `api_key` (or `_file`, `_env`).
-    pub api_key: ApiKey,
+    /// `api_key` (or `_file`, `_env`): the v2 key, for red packets. `None`
+    /// for a merchant that pays by transfer alone (it has the v3 keys).
+    pub api_key: Option<ApiKey>,
     /// `cert` + `key`, or `p12`.
     pub certificate: CertificateSource,
     /// `api_base`, default WeChat's.
@@ -999,7 +1000,7 @@ pub(crate) fn example_merchant() -> MerchantConfig {
         name: "main".into(),
         mch_id: MchId::parse("1900000109").expect("an example mch_id"),
         appid: AppId::parse("wx8888888888888888").expect("an example appid"),
-        api_key: ApiKey::parse("192006250b4c09247ec02edce69f6a2d").expect("an example key"),
+        api_key: Some(ApiKey::parse("192006250b4c09247ec02edce69f6a2d").expect("an example key")),
         certificate: CertificateSource::Pem {
             cert: "c".into(),
             key: "k".into(),

@@ -326,6 +326,18 @@ impl ValidRedpack {
         input: &RedpackInput,
         merchant: &MerchantConfig,
     ) -> Result<ValidRedpack, InvalidField> {
+        if merchant.api_key.is_none() {
+            let m = &merchant.name;
+            return Err(InvalidField::new(
+                "merchant",
+                format!(
+                    "merchant {m} has no v2 api_key, so it cannot send red packets: it pays by transfer (POST /v1/transfers); give its api_key to send red packets too"
+                ),
+                format!(
+                    "商户 {m} 未配置 v2 api_key，无法发红包：请改用转账（POST /v1/transfers），或配置 api_key"
+                ),
+            ));
+        }
         let re_openid = OpenId::parse(input.re_openid.trim())?;
         if input.total_amount == 0 {
             return Err(InvalidField::new(

@@ -58,7 +58,7 @@ pub enum Query {
 /// A merchant's clients, one per rail it pays on.
 #[derive(Debug)]
 pub struct Rails {
-    redpack: Client,
+    redpack: Option<Client>,
     transfer: Option<TransferClient>,
 }
 
@@ -70,13 +70,13 @@ fn no_client(rail: Rail) -> String {
 impl Rails {
     /// The clients of a merchant paying by red packet and, with its
     /// APIv3 keys, by transfer.
-    pub fn new(redpack: Client, transfer: Option<TransferClient>) -> Rails {
+    pub fn new(redpack: Option<Client>, transfer: Option<TransferClient>) -> Rails {
         Rails { redpack, transfer }
     }
 
-    /// The red packet client (WeChat Pay v2).
-    pub fn redpack(&self) -> &Client {
-        &self.redpack
+    /// The red packet client (WeChat Pay v2), if the merchant has the v2 key.
+    pub fn redpack(&self) -> Option<&Client> {
+        self.redpack.as_ref()
     }
 
     /// The transfer client (APIv3), if the merchant has its keys.
@@ -95,10 +95,13 @@ impl Rails {
     /// The query of the order `order_no` of `rail`.
     pub fn query(&self, rail: Rail, order_no: &str) -> Result<Query, String> {
         match rail {
-            Rail::Redpack => Ok(Query::Redpack {
-                request: redpack::query_request(&self.redpack, order_no)?,
-                mch_billno: order_no.to_owned(),
-            }),
+            Rail::Redpack => {
+                let client = self.redpack.as_ref().ok_or_else(|| no_client(rail))?;
+                Ok(Query::Redpack {
+                    request: redpack::query_request(client, order_no)?,
+                    mch_billno: order_no.to_owned(),
+                })
+            }
             Rail::Transfer => {
                 if self.transfer.is_none() {
                     return Err(no_client(rail));
@@ -114,7 +117,10 @@ impl Rails {
     pub async fn send(&self, claimed: &Claimed) -> Call<SendVerdict> {
         match &claimed.request {
             RailRequest::Redpack { kind, prepared } => {
-                let called = redpack::call(&self.redpack, prepared).await;
+                let Some(client) = &self.redpack else {
+                    return not_configured(Rail::Redpack, prepared.mch_billno(), "send");
+                };
+                let called = redpack::call(client, prepared).await;
                 let (verdict, attempt) = redpack::send_outcome(*kind, prepared, &called);
                 Call {
                     verdict,
@@ -151,7 +157,10 @@ impl Rails {
                 request,
                 mch_billno,
             } => {
-                let called = redpack::call(&self.redpack, request).await;
+                let Some(client) = &self.redpack else {
+                    return not_configured(Rail::Redpack, mch_billno, "query");
+                };
+                let called = redpack::call(client, request).await;
                 let (stored, awaiting) = match claimed.map(|c| (&c.request, &c.awaiting)) {
                     Some((RailRequest::Redpack { prepared, .. }, awaiting)) => {
                         (Some(prepared), awaiting.clone())

@@ -366,7 +366,6 @@ mod tests {
             send_listid: Some("L1".into()),
             send_time: None,
             package: Some("pkg".into()),
-            fail_reason: None,
             sp_ticket: None,
             detail_id: None,
         };

@@ -451,7 +451,7 @@ fn json_of(
     let merchant = payouts.merchants().get(&r.merchant);
     record_json(
         r,
-        merchant.map(|m| &m.config.api_key),
+        merchant.and_then(|m| m.config.api_key.as_ref()),
         merchant.and_then(|m| m.config.miniprogram_appid.as_ref()),
     )
 }

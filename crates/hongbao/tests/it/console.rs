@@ -81,6 +81,16 @@ impl Browser {
         panic!("timed out waiting for {what}");
     }
 
+    /// Waits (bounded) until the transfer detail shows `status`.
+    async fn transfer_status(&self, status: &str) {
+        self.until(
+            &format!("the transfer to be {status}"),
+            "return document.querySelector(`#transfer-status[data-status=\"${arguments[0]}\"]`) !== null",
+            json!([status]),
+        )
+        .await;
+    }
+
     async fn find(&self, css: &str) -> String {
         self.until(
             css,
@@ -479,5 +489,110 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
         "the page scrolls sideways at phone width by {overflow}px"
     );
     browser.shot("07-phone-chinese").await;
+    println!("screenshots in {}", shots.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_walks_a_transfer_through_the_sandbox_confirm_page() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        missing(
+            &format!("{CHROMIUM} and {CHROMEDRIVER}"),
+            "apt-get install chromium chromium-driver",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (_serve, base, key) = serve_in_sandbox_mode(dir.path()).await;
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+
+    // A transfer made through the API, awaiting its user.
+    let response = http
+        .post(format!("{base}/v1/transfers?wait=10"))
+        .bearer_auth(&key)
+        .json(&json!({"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "transfer_amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{record}");
+    let id = record["id"].as_str().unwrap().to_owned();
+
+    let (_driver, browser) = start_browser(&http, shots.clone()).await;
+    browser.go(&format!("{base}/console")).await;
+    browser.fill("#api-key", &key).await;
+    browser.click("#sign-in").await;
+    browser.click("#nav-transfers").await;
+    browser
+        .click(&format!("#transfers-table tr[data-id=\"{id}\"]"))
+        .await;
+    browser.transfer_status("awaiting_confirmation").await;
+
+    // The play-the-user link opens the sandbox's confirm page for this bill.
+    let link = browser
+        .until(
+            "the play-the-user link",
+            "const a = document.querySelector('#play-user-confirm'); return a && !a.hidden && a.getAttribute('href') && [a.getAttribute('href'), a.getAttribute('target')]",
+            json!([])
+        )
+        .await;
+    assert_eq!(link[1], "_blank", "{link}");
+    let href = link[0].as_str().unwrap().to_owned();
+    let (admin, package) = href
+        .split_once("/confirm?package=")
+        .unwrap_or_else(|| panic!("not the sandbox's confirm page: {href}"));
+    assert!(admin.starts_with("http://127.0.0.1:"), "{href}");
+    assert!(!package.is_empty(), "{href}");
+    browser.shot("transfer-01-awaiting").await;
+
+    // The user confirms on the sandbox's page.
+    browser.go(&href).await;
+    let submit = "form[action=\"/confirm\"] button[type=\"submit\"]";
+    let label = browser
+        .until(
+            "the 确认收款 button",
+            "const b = document.querySelector(arguments[0]); return b && b.innerText.trim()",
+            json!([submit]),
+        )
+        .await;
+    assert_eq!(label, "确认收款");
+    browser.click(submit).await;
+    browser
+        .until(
+            "the sandbox to take the confirmation",
+            "return document.body.innerText.includes('已确认收款')",
+            json!([]),
+        )
+        .await;
+    browser.shot("transfer-02-confirmed").await;
+
+    // Back in the console, the callback settles it: paid, and no more link.
+    browser.go(&format!("{base}/console#/transfers/{id}")).await;
+    browser.transfer_status("succeeded").await;
+    let hidden = browser
+        .js(
+            "return document.querySelector('#play-user-confirm').hidden",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hidden, true, "a link to confirm a paid bill");
+    browser.shot("transfer-03-succeeded").await;
+    let settled = api_get(&http, &base, &key, &format!("/v1/transfers/{id}")).await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["wechat_state"], "SUCCESS", "{settled}");
+    let bill = api_get(
+        &http,
+        admin,
+        &key,
+        &format!("/transfers/{}", record["out_bill_no"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(bill["paid"], true, "{bill}");
     println!("screenshots in {}", shots.display());
 }

@@ -15,3 +15,4 @@ mod database_faults;
 mod exactly_once;
 mod instances;
 mod prizes;
+mod transfers;

@@ -37,6 +37,9 @@ pub struct Options {
     pub timeout_seconds: u32,
     /// The database (default: SQLite in the test's directory).
     pub database_url: Option<String>,
+    /// Lines added to `[merchants.main]`, e.g. a `notify_url` for the
+    /// transfer callbacks (the port must then be chosen before `serve` runs).
+    pub main_lines: String,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             lease_seconds: 8,
             timeout_seconds: 4,
             database_url: None,
+            main_lines: String::new(),
         }
     }
 }
@@ -79,6 +83,7 @@ impl World {
                 options.rate_per_minute, options.timeout_seconds
             ),
         );
+        let main = format!("{main}{}", options.main_lines);
         // A second merchant on the same account, for a second tenant.
         let second = sandbox.merchant_toml("second").replace(
             "rate_per_minute = 1800",
