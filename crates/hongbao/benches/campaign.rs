@@ -75,7 +75,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, merchant) = runtime.block_on(common::unlimited_sandbox(dir.path()));
+    let (sandbox, merchant) = runtime.block_on(common::unlimited_sandbox(dir.path(), |_| {}));
     let config = dir.path().join("hongbao.toml");
     std::fs::write(
         &config,

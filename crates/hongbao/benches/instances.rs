@@ -49,7 +49,7 @@ impl Drop for Killed {
 
 async fn round(server: &str, instances: usize, payouts: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let (sandbox, merchant) = common::unlimited_sandbox(dir.path()).await;
+    let (sandbox, merchant) = common::unlimited_sandbox(dir.path(), |_| {}).await;
     let url = fresh_database(server, instances).await;
     let hash = {
         use sha2::Digest;

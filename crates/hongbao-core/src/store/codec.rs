@@ -77,6 +77,18 @@ where
         .map_err(|e: T::Err| corrupt(format!("{column}: {e}")))
 }
 
+/// Text from outside (an answer as received, an error's detail) as it can
+/// be stored: PostgreSQL's text refuses NUL, which a garbled answer may
+/// carry, and a refused statement would keep an outcome from being
+/// recorded at all. Each NUL becomes U+FFFD.
+pub fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +99,11 @@ mod tests {
         let e = fen_from_db("total_amount", -1).unwrap_err();
         assert!(e.to_string().contains("total_amount"), "{e}");
         assert_eq!(fen_to_db(Fen::new(188)), 188);
+    }
+
+    #[test]
+    fn text_from_outside_is_storable_without_nul() {
+        assert_eq!(storable("a\0b"), "a\u{fffd}b");
+        assert_eq!(storable("成功"), "成功");
     }
 }

@@ -400,9 +400,9 @@ pub(super) async fn insert_attempt(
     .bind(a.started_at_ms)
     .bind(a.latency_ms)
     .bind(a.outcome.as_str())
-    .bind(a.err_code.clone())
-    .bind(a.detail.clone())
-    .bind(a.answer.clone())
+    .bind(a.err_code.as_deref().map(codec::storable))
+    .bind(a.detail.as_deref().map(codec::storable))
+    .bind(a.answer.as_deref().map(codec::storable))
     .execute(&mut **tx)
     .await?;
     Ok(())

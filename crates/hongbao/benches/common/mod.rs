@@ -8,7 +8,11 @@ use hongbao_wxpay::Fen;
 /// Starts a sandbox in `dir` with no rate limit, no daily caps, a balance
 /// that never runs out and packets nobody opens (no lifecycle work); returns
 /// it with its `[merchants.main]` section, paced at ten million a minute.
-pub(crate) async fn unlimited_sandbox(dir: &Path) -> (Sandbox, String) {
+/// `configure` changes the sandbox's settings after that.
+pub(crate) async fn unlimited_sandbox(
+    dir: &Path,
+    configure: impl FnOnce(&mut SandboxConfig),
+) -> (Sandbox, String) {
     let mut config = SandboxConfig::new(dir.join("sandbox"));
     config.balance = Fen::new(u64::MAX / 4);
     config.rules = Rules {
@@ -19,6 +23,7 @@ pub(crate) async fn unlimited_sandbox(dir: &Path) -> (Sandbox, String) {
         ..Rules::default()
     };
     config.lifecycle.receive_probability = Probability::NEVER;
+    configure(&mut config);
     let sandbox = Sandbox::start(config).await.unwrap();
     let merchant = sandbox
         .merchant_toml("main")

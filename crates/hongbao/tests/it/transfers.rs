@@ -554,3 +554,74 @@ async fn hongbao_transfer_prints_the_confirm_parameters_and_cancels() {
     let list = hongbao(&world, &["records", "list", "--rail", "transfer"]);
     assert!(printed(&list).contains("1 of 1"), "{}", printed(&list));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_run_on_the_transfer_rail_makes_a_bill_per_row_and_exports_their_confirms() {
+    let world = World::new(quiet_user, Options::default()).await;
+    let file = world.dir.path().join("rows.csv");
+    let mut text = String::from("openid,total_amount\n");
+    for n in 0..20 {
+        text.push_str(&format!("{},{}\n", openid(500 + n), 10 + n));
+    }
+    std::fs::write(&file, text).unwrap();
+    let run = hongbao(
+        &world,
+        &[
+            "campaign",
+            "run",
+            file.to_str().unwrap(),
+            "--name",
+            "转账",
+            "--merchant",
+            "main",
+            "--rail",
+            "transfer",
+            "--remark",
+            "活动奖励",
+        ],
+    );
+    let out = printed(&run);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(out.contains("every row is a bill: 20 await"), "{out}");
+    assert!(value_of(&out, "awaiting").starts_with("20"), "{out}");
+    assert_eq!(world.sandbox.transfers().len(), 20, "one bill per row");
+
+    let confirms = world.dir.path().join("confirms.csv");
+    let exported = hongbao(
+        &world,
+        &["campaign", "confirms", "转账", "--out", confirms.to_str().unwrap()],
+    );
+    assert_eq!(exported.status.code(), Some(0), "{}", printed(&exported));
+    let csv = std::fs::read_to_string(&confirms).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 21, "{csv}");
+    assert_eq!(
+        lines[0],
+        "line,openid,amount,out_bill_no,mch_id,appid,package,expires_at"
+    );
+    let bills: BTreeMap<String, TransferEntry> = world
+        .sandbox
+        .transfers()
+        .into_iter()
+        .map(|b| (b.out_bill_no.clone(), b))
+        .collect();
+    for line in &lines[1..] {
+        let cells: Vec<&str> = line.split(',').collect();
+        let bill = &bills[cells[3]];
+        assert_eq!(cells[1], bill.openid);
+        assert_eq!(cells[6], bill.package_info, "the package as WeChat gave it");
+    }
+    // The report shows each row's state.
+    let report = world.dir.path().join("report.csv");
+    let written = hongbao(
+        &world,
+        &["campaign", "report", "转账", "--out", report.to_str().unwrap()],
+    );
+    assert_eq!(written.status.code(), Some(0), "{}", printed(&written));
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        report.matches(",awaiting_confirmation,").count(),
+        20,
+        "{report}"
+    );
+}
