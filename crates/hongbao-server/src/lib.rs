@@ -53,7 +53,7 @@ pub use routes::AppState;
 #[openapi(
     info(
         title = "hongbao",
-        description = "Pay WeChat cash red packets (现金红包) exactly once. Money is integer fen; times are RFC 3339 in UTC.",
+        description = "Pay WeChat users cash exactly once: cash red packets (现金红包) and transfer bills (商家转账) the user confirms. Money is integer fen; times are RFC 3339 in UTC.",
     ),
     paths(
         routes::create_redpack,

@@ -350,6 +350,14 @@ pub struct ActivityPatch {
     pub per_user_daily: Option<u64>,
     /// Whether claimers must follow the official account.
     pub require_follow: Option<bool>,
+    /// `redpack` or `transfer`.
+    pub rail: Option<String>,
+    /// For a transfer activity, the same as `remark`.
+    pub transfer_remark: Option<String>,
+    /// For a transfer activity, the same as `act_name` (活动名称).
+    pub activity_name: Option<String>,
+    /// For a transfer activity, the same as `wishing` (奖励说明).
+    pub reward_description: Option<String>,
 }
 
 /// A prize granted to a user: the body of `POST /v1/prizes`.

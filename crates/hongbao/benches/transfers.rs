@@ -34,7 +34,12 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     field(11) + field(12)
 }
 
@@ -175,7 +180,9 @@ async fn run(transfers: u32) {
     let paid = sandbox.transfers().iter().filter(|b| b.paid).count();
     assert_eq!(paid, usize::try_from(n).unwrap(), "every bill paid once");
 
-    println!("{transfers} transfers through `hongbao serve` (SQLite, synchronous=FULL), 32 clients");
+    println!(
+        "{transfers} transfers through `hongbao serve` (SQLite, synchronous=FULL), 32 clients"
+    );
     println!(
         "  stored (201 answered): {} /s over {} ms",
         n * 1000 / u64::try_from(stored.as_millis()).unwrap().max(1),

@@ -276,60 +276,52 @@ fn show_transfer(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) {
 }
 
 fn show_redpack(payouts: &hongbao_core::payouts::Payouts, r: &Redpack) {
-    {
-        {
-            out!("id            {}", r.id);
-            out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
-            out!("type          {}", r.kind);
-            if let Some(retired) = r.kind.retired() {
-                out!("              warning: {}", retired.message);
-            }
-            out!("status        {}", r.status);
-            out!("mch_billno    {}", r.mch_billno);
-            out!("re_openid     {}", r.re_openid);
-            out!(
-                "amount        {} yuan ({} fen), {} share(s)",
-                r.total_amount,
-                r.total_amount.get(),
-                r.total_num
-            );
-            out!(
-                "texts         {} / {} / {} / {}",
-                r.send_name,
-                r.wishing,
-                r.act_name,
-                r.remark
-            );
-            out!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
-            out!(
-                "wechat        {}",
-                r.wechat_status.as_deref().unwrap_or("-")
-            );
-            if let Some(mini) = json_of(&payouts, &r).mini_program {
-                out!(
-                    "wx.sendBizRedPacket (the mini program opens the packet with these; docs/api.md):"
-                );
-                out!("  timeStamp   {}", mini.time_stamp);
-                out!("  nonceStr    {}", mini.nonce_str);
-                out!("  package     {}", mini.package);
-                out!("  signType    {}", mini.sign_type);
-                out!("  paySign     {}", mini.pay_sign);
-            } else if r.kind == hongbao_core::model::Kind::MiniProgram {
-                out!(
-                    "wx.sendBizRedPacket: its package and paySign are shown once the packet is sent"
-                );
-            }
-            if let Some(refund) = r.refund_amount {
-                out!("refunded      {refund} yuan");
-            }
-            if let Some(code) = &r.err_code {
-                out!(
-                    "err_code      {code}: {} / {}",
-                    r.message.as_deref().unwrap_or(""),
-                    r.zh_message.as_deref().unwrap_or("")
-                );
-            }
-        }
+    out!("id            {}", r.id);
+    out!("merchant      {} (mch_id {})", r.merchant, r.mch_id);
+    out!("type          {}", r.kind);
+    if let Some(retired) = r.kind.retired() {
+        out!("              warning: {}", retired.message);
+    }
+    out!("status        {}", r.status);
+    out!("mch_billno    {}", r.mch_billno);
+    out!("re_openid     {}", r.re_openid);
+    out!(
+        "amount        {} yuan ({} fen), {} share(s)",
+        r.total_amount,
+        r.total_amount.get(),
+        r.total_num
+    );
+    out!(
+        "texts         {} / {} / {} / {}",
+        r.send_name,
+        r.wishing,
+        r.act_name,
+        r.remark
+    );
+    out!("send_listid   {}", r.send_listid.as_deref().unwrap_or("-"));
+    out!(
+        "wechat        {}",
+        r.wechat_status.as_deref().unwrap_or("-")
+    );
+    if let Some(mini) = json_of(payouts, r).mini_program {
+        out!("wx.sendBizRedPacket (the mini program opens the packet with these; docs/api.md):");
+        out!("  timeStamp   {}", mini.time_stamp);
+        out!("  nonceStr    {}", mini.nonce_str);
+        out!("  package     {}", mini.package);
+        out!("  signType    {}", mini.sign_type);
+        out!("  paySign     {}", mini.pay_sign);
+    } else if r.kind == hongbao_core::model::Kind::MiniProgram {
+        out!("wx.sendBizRedPacket: its package and paySign are shown once the packet is sent");
+    }
+    if let Some(refund) = r.refund_amount {
+        out!("refunded      {refund} yuan");
+    }
+    if let Some(code) = &r.err_code {
+        out!(
+            "err_code      {code}: {} / {}",
+            r.message.as_deref().unwrap_or(""),
+            r.zh_message.as_deref().unwrap_or("")
+        );
     }
 }
 

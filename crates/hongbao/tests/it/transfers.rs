@@ -589,7 +589,13 @@ async fn campaign_run_on_the_transfer_rail_makes_a_bill_per_row_and_exports_thei
     let confirms = world.dir.path().join("confirms.csv");
     let exported = hongbao(
         &world,
-        &["campaign", "confirms", "转账", "--out", confirms.to_str().unwrap()],
+        &[
+            "campaign",
+            "confirms",
+            "转账",
+            "--out",
+            confirms.to_str().unwrap(),
+        ],
     );
     assert_eq!(exported.status.code(), Some(0), "{}", printed(&exported));
     let csv = std::fs::read_to_string(&confirms).unwrap();
@@ -615,7 +621,13 @@ async fn campaign_run_on_the_transfer_rail_makes_a_bill_per_row_and_exports_thei
     let report = world.dir.path().join("report.csv");
     let written = hongbao(
         &world,
-        &["campaign", "report", "转账", "--out", report.to_str().unwrap()],
+        &[
+            "campaign",
+            "report",
+            "转账",
+            "--out",
+            report.to_str().unwrap(),
+        ],
     );
     assert_eq!(written.status.code(), Some(0), "{}", printed(&written));
     let report = std::fs::read_to_string(&report).unwrap();
