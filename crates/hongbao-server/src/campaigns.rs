@@ -810,17 +810,26 @@ pub async fn campaign_report(
     _: Params<NoParams>,
 ) -> Result<Response, ApiError> {
     let c = own(&state, &tenant, &id).await?;
-    let (bytes, _) = campaign::write_report(state.payouts.ledger(), &c.id, Vec::new())
-        .await
-        .map_err(|e| match e {
-            campaign::ReportError::Db(e) => ApiError::from(e),
-            campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
-        })?;
-    let disposition = format!("attachment; filename=\"{}.csv\"", c.id);
+    let written = campaign::write_report(state.payouts.ledger(), &c.id, Vec::new()).await;
+    csv_file(written, &format!("{}.csv", c.id))
+}
+
+/// A CSV written for download as `name`.
+fn csv_file(
+    written: Result<(Vec<u8>, u64), campaign::ReportError>,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let (bytes, _) = written.map_err(|e| match e {
+        campaign::ReportError::Db(e) => ApiError::from(e),
+        campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         bytes,
     )
@@ -849,21 +858,8 @@ pub async fn campaign_confirms(
         .get(&c.merchant)
         .map(|m| m.config.appid.as_str().to_owned())
         .unwrap_or_default();
-    let (bytes, _) = campaign::write_confirms(state.payouts.ledger(), &c.id, &appid, Vec::new())
-        .await
-        .map_err(|e| match e {
-            campaign::ReportError::Db(e) => ApiError::from(e),
-            campaign::ReportError::Write(e) => ApiError::Internal(e.to_string()),
-        })?;
-    let disposition = format!("attachment; filename=\"{}-confirms.csv\"", c.id);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
+    let written = campaign::write_confirms(state.payouts.ledger(), &c.id, &appid, Vec::new()).await;
+    csv_file(written, &format!("{}-confirms.csv", c.id))
 }
 
 /// Pauses a campaign: its pending rows wait.

@@ -571,27 +571,13 @@ impl QueryNames for PageQuery {
 }
 
 fn page(offset: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
-    let offset = routes::number("offset", offset, 0, u64::from(u32::MAX))?;
-    let limit = routes::number("limit", limit, 20, 1000)?;
-    if limit == 0 {
-        return Err(ApiError::BadField(InvalidField::new(
-            "limit",
-            "must be 1 to 1000",
-            "必须在 1 到 1000 之间",
-        )));
-    }
-    Ok((offset, limit))
+    routes::paging(offset, limit)
 }
 
 fn meta(path: &str, extra: &str, offset: u64, limit: u64, total: u64) -> Meta {
-    let url = |offset: u64| format!("{path}?limit={limit}&offset={offset}{extra}");
-    Meta {
-        limit,
-        offset,
-        next: (offset + limit < total).then(|| url(offset + limit)),
-        previous: (offset > 0).then(|| url(offset.saturating_sub(limit))),
-        total_count: total,
-    }
+    routes::meta(offset, limit, total, |o, l| {
+        format!("{path}?limit={l}&offset={o}{extra}")
+    })
 }
 
 /// Lists activities, newest first.

@@ -266,20 +266,68 @@ pub(crate) fn time_ms(field: &'static str, text: Option<&str>) -> Result<Option<
 }
 
 fn page_url(query: &ListQuery, offset: u64, limit: u64) -> String {
+    page_link(
+        "/v1/redpacks",
+        offset,
+        limit,
+        &[
+            ("status", &query.status),
+            ("merchant", &query.merchant),
+            ("re_openid", &query.re_openid),
+            ("mch_billno", &query.mch_billno),
+            ("campaign_id", &query.campaign_id),
+            ("created_from", &query.created_from),
+            ("created_to", &query.created_to),
+        ],
+    )
+}
+
+/// The link of a page of `path`: its `limit` and `offset`, and the
+/// filters given, URL-encoded.
+pub(crate) fn page_link(
+    path: &str,
+    offset: u64,
+    limit: u64,
+    filters: &[(&str, &Option<String>)],
+) -> String {
     let mut parts = vec![format!("limit={limit}"), format!("offset={offset}")];
-    let mut add = |k: &str, v: &Option<String>| {
+    for (k, v) in filters {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             parts.push(format!("{k}={}", hongbao_wxpay::request::url_encode(v)));
         }
-    };
-    add("status", &query.status);
-    add("merchant", &query.merchant);
-    add("re_openid", &query.re_openid);
-    add("mch_billno", &query.mch_billno);
-    add("campaign_id", &query.campaign_id);
-    add("created_from", &query.created_from);
-    add("created_to", &query.created_to);
-    format!("/v1/redpacks?{}", parts.join("&"))
+    }
+    format!("{path}?{}", parts.join("&"))
+}
+
+/// A list's `offset` (default 0) and `limit` (1 to 1000, default 20).
+pub(crate) fn paging(offset: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
+    let offset = number("offset", offset, 0, u64::from(u32::MAX))?;
+    let limit = number("limit", limit, 20, 1000)?;
+    if limit == 0 {
+        return Err(ApiError::BadField(InvalidField::new(
+            "limit",
+            "must be 1 to 1000",
+            "必须在 1 到 1000 之间",
+        )));
+    }
+    Ok((offset, limit))
+}
+
+/// The paging of a page of `total` records; `link(offset, limit)` makes
+/// the links of the pages before and after.
+pub(crate) fn meta(
+    offset: u64,
+    limit: u64,
+    total: u64,
+    link: impl Fn(u64, u64) -> String,
+) -> json::Meta {
+    json::Meta {
+        limit,
+        offset,
+        next: (offset + limit < total).then(|| link(offset + limit, limit)),
+        previous: (offset > 0).then(|| link(offset.saturating_sub(limit), limit)),
+        total_count: total,
+    }
 }
 
 /// Lists red packets, newest first.
@@ -309,15 +357,7 @@ pub async fn list_redpacks(
     tenant: Tenant,
     Params(query): Params<ListQuery>,
 ) -> Result<Json<RecordList>, ApiError> {
-    let offset = number("offset", query.offset.as_deref(), 0, u64::from(u32::MAX))?;
-    let limit = number("limit", query.limit.as_deref(), 20, 1000)?;
-    if limit == 0 {
-        return Err(ApiError::BadField(InvalidField::new(
-            "limit",
-            "must be 1 to 1000",
-            "必须在 1 到 1000 之间",
-        )));
-    }
+    let (offset, limit) = paging(query.offset.as_deref(), query.limit.as_deref())?;
     let merchant = query.merchant.clone().filter(|m| !m.is_empty());
     if let Some(m) = &merchant {
         known_merchant(&tenant.0, "merchant", m)?;
@@ -350,16 +390,8 @@ pub async fn list_redpacks(
         created_to_ms: time_ms("created_to", query.created_to.as_deref())?,
     };
     let (records, total) = state.payouts.list(&tenant.0, filter, offset, limit).await?;
-    let next = (offset + limit < total).then(|| page_url(&query, offset + limit, limit));
-    let previous = (offset > 0).then(|| page_url(&query, offset.saturating_sub(limit), limit));
     Ok(Json(RecordList {
-        meta: json::Meta {
-            limit,
-            offset,
-            next,
-            previous,
-            total_count: total,
-        },
+        meta: meta(offset, limit, total, |o, l| page_url(&query, o, l)),
         objects: records.iter().map(|r| record(&state, r)).collect(),
     }))
 }
@@ -420,6 +452,36 @@ impl QueryNames for StatusQuery {
     const NAMES: &'static [&'static str] = &["id", "mch_billno"];
 }
 
+/// The record a status question names: its id, or its order number
+/// (`number`, the query parameter naming it).
+pub(crate) fn selector(
+    id: Option<String>,
+    order_no: Option<String>,
+    number: &'static str,
+) -> Result<Selector, ApiError> {
+    match (
+        id.filter(|s| !s.is_empty()),
+        order_no.filter(|s| !s.is_empty()),
+    ) {
+        (Some(id), _) => Ok(Selector::Id(id)),
+        (None, Some(b)) => Ok(Selector::Billno(b)),
+        (None, None) => Err(ApiError::BadField(InvalidField::new(
+            number,
+            format!("give {number} or id"),
+            format!("请提供 {number} 或 id"),
+        ))),
+    }
+}
+
+/// What a failed status question answers; `what` names the record's kind.
+pub(crate) fn status_error(e: StatusError, what: &'static str) -> ApiError {
+    match e {
+        StatusError::NotFound => ApiError::NotFound(what),
+        StatusError::Wechat(e) => ApiError::Wechat(e),
+        StatusError::Db(e) => e.into(),
+    }
+}
+
 /// Asks WeChat (gethbinfo) about a red packet now, and updates it.
 #[utoipa::path(
     get, path = "/v1/redpacks/status", tag = "redpacks",
@@ -435,29 +497,12 @@ pub async fn redpack_status(
     tenant: Tenant,
     Params(query): Params<StatusQuery>,
 ) -> Result<Json<StatusJson>, ApiError> {
-    let selector = match (
-        query.id.filter(|s| !s.is_empty()),
-        query.mch_billno.filter(|s| !s.is_empty()),
-    ) {
-        (Some(id), _) => Selector::Id(id),
-        (None, Some(b)) => Selector::Billno(b),
-        (None, None) => {
-            return Err(ApiError::BadField(InvalidField::new(
-                "mch_billno",
-                "give mch_billno or id",
-                "请提供 mch_billno 或 id",
-            )));
-        }
-    };
+    let selector = selector(query.id, query.mch_billno, "mch_billno")?;
     let status = state
         .payouts
         .wechat_status(&tenant.0, &selector)
         .await
-        .map_err(|e| match e {
-            StatusError::NotFound => ApiError::NotFound("red packet"),
-            StatusError::Wechat(e) => ApiError::Wechat(e),
-            StatusError::Db(e) => e.into(),
-        })?;
+        .map_err(|e| status_error(e, "red packet"))?;
     Ok(Json(StatusJson {
         record: record(&state, &status.record),
         wechat: json::wechat_json(status.info.as_ref()),

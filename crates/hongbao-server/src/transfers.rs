@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hongbao_core::model::{Rail, Redpack, Status, TransferInput};
-use hongbao_core::payouts::{CancelError, CreateError, NotifyError, Selector, StatusError};
+use hongbao_core::payouts::{CancelError, CreateError, NotifyError};
 use hongbao_core::store::{Idempotency, ListFilter, Noted, Stored};
 use hongbao_wxpay::InvalidField;
 use hongbao_wxpay::v3::{Bill, SignatureHeaders};
@@ -19,8 +19,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{NoParams, Params, PathParam, QueryNames, RawBody};
 use crate::json::{self, Meta, bad, rfc3339, string, type_name, whole};
 use crate::routes::{
-    AppState, Tenant, WaitQuery, idempotency_key, known_merchant, number, parse_body, time_ms,
-    wait_seconds,
+    AppState, Tenant, WaitQuery, idempotency_key, known_merchant, meta, page_link, paging,
+    parse_body, selector, status_error, time_ms, wait_seconds,
 };
 
 /// The fields of a transfer request.
@@ -374,20 +374,20 @@ impl QueryNames for TransferListQuery {
 }
 
 fn page_url(query: &TransferListQuery, offset: u64, limit: u64) -> String {
-    let mut parts = vec![format!("limit={limit}"), format!("offset={offset}")];
-    let mut add = |k: &str, v: &Option<String>| {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            parts.push(format!("{k}={}", hongbao_wxpay::request::url_encode(v)));
-        }
-    };
-    add("status", &query.status);
-    add("merchant", &query.merchant);
-    add("openid", &query.openid);
-    add("out_bill_no", &query.out_bill_no);
-    add("campaign_id", &query.campaign_id);
-    add("created_from", &query.created_from);
-    add("created_to", &query.created_to);
-    format!("/v1/transfers?{}", parts.join("&"))
+    page_link(
+        "/v1/transfers",
+        offset,
+        limit,
+        &[
+            ("status", &query.status),
+            ("merchant", &query.merchant),
+            ("openid", &query.openid),
+            ("out_bill_no", &query.out_bill_no),
+            ("campaign_id", &query.campaign_id),
+            ("created_from", &query.created_from),
+            ("created_to", &query.created_to),
+        ],
+    )
 }
 
 /// Lists transfers, newest first.
@@ -417,15 +417,7 @@ pub async fn list_transfers(
     tenant: Tenant,
     Params(query): Params<TransferListQuery>,
 ) -> Result<Json<TransferList>, ApiError> {
-    let offset = number("offset", query.offset.as_deref(), 0, u64::from(u32::MAX))?;
-    let limit = number("limit", query.limit.as_deref(), 20, 1000)?;
-    if limit == 0 {
-        return Err(ApiError::BadField(InvalidField::new(
-            "limit",
-            "must be 1 to 1000",
-            "必须在 1 到 1000 之间",
-        )));
-    }
+    let (offset, limit) = paging(query.offset.as_deref(), query.limit.as_deref())?;
     let merchant = query.merchant.clone().filter(|m| !m.is_empty());
     if let Some(m) = &merchant {
         known_merchant(&tenant.0, "merchant", m)?;
@@ -447,16 +439,8 @@ pub async fn list_transfers(
         created_to_ms: time_ms("created_to", query.created_to.as_deref())?,
     };
     let (records, total) = state.payouts.list(&tenant.0, filter, offset, limit).await?;
-    let next = (offset + limit < total).then(|| page_url(&query, offset + limit, limit));
-    let previous = (offset > 0).then(|| page_url(&query, offset.saturating_sub(limit), limit));
     Ok(Json(TransferList {
-        meta: Meta {
-            limit,
-            offset,
-            next,
-            previous,
-            total_count: total,
-        },
+        meta: meta(offset, limit, total, |o, l| page_url(&query, o, l)),
         objects: records
             .iter()
             .map(|r| transfer_json_of(&state, r))
@@ -557,29 +541,12 @@ pub async fn transfer_status(
     tenant: Tenant,
     Params(query): Params<TransferStatusQuery>,
 ) -> Result<Json<TransferStatusJson>, ApiError> {
-    let selector = match (
-        query.id.filter(|s| !s.is_empty()),
-        query.out_bill_no.filter(|s| !s.is_empty()),
-    ) {
-        (Some(id), _) => Selector::Id(id),
-        (None, Some(b)) => Selector::Billno(b),
-        (None, None) => {
-            return Err(ApiError::BadField(InvalidField::new(
-                "out_bill_no",
-                "give out_bill_no or id",
-                "请提供 out_bill_no 或 id",
-            )));
-        }
-    };
+    let selector = selector(query.id, query.out_bill_no, "out_bill_no")?;
     let status = state
         .payouts
         .transfer_status(&tenant.0, &selector)
         .await
-        .map_err(|e| match e {
-            StatusError::NotFound => ApiError::NotFound("transfer"),
-            StatusError::Wechat(e) => ApiError::Wechat(e),
-            StatusError::Db(e) => e.into(),
-        })?;
+        .map_err(|e| status_error(e, "transfer"))?;
     Ok(Json(TransferStatusJson {
         record: transfer_json_of(&state, &status.record),
         wechat: bill_json(status.bill.as_ref()),

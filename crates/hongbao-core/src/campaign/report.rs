@@ -58,32 +58,54 @@ pub async fn write_confirms<W: Write>(
 ) -> Result<(W, u64), ReportError> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CONFIRM_COLUMNS)?;
-    let (mut after, mut written) = (0i64, 0u64);
+    let mut written = 0u64;
+    each_row(ledger, id, |line, r| {
+        let Some(package) = r
+            .package
+            .as_ref()
+            .filter(|_| r.status == crate::model::Status::AwaitingConfirmation)
+        else {
+            return Ok(());
+        };
+        writer.write_record([
+            line.to_string(),
+            r.re_openid.clone(),
+            r.total_amount.to_yuan_string(),
+            r.mch_billno.clone(),
+            r.mch_id.clone(),
+            appid.to_owned(),
+            package.clone(),
+            r.expires_at.map(rfc3339).unwrap_or_default(),
+        ])?;
+        written += 1;
+        Ok(())
+    })
+    .await?;
+    finish(writer, written)
+}
+
+/// Calls `each` with campaign `id`'s rows (their line and record), in
+/// file order, a page at a time.
+async fn each_row(
+    ledger: &Ledger,
+    id: &str,
+    mut each: impl FnMut(i64, &crate::model::Redpack) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let mut after = 0i64;
     loop {
         let page = crate::store::campaigns::records(ledger, id, after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
         after = *last;
         for (line, r) in &page {
-            let Some(package) = r
-                .package
-                .as_ref()
-                .filter(|_| r.status == crate::model::Status::AwaitingConfirmation)
-            else {
-                continue;
-            };
-            writer.write_record([
-                line.to_string(),
-                r.re_openid.clone(),
-                r.total_amount.to_yuan_string(),
-                r.mch_billno.clone(),
-                r.mch_id.clone(),
-                appid.to_owned(),
-                package.clone(),
-                r.expires_at.map(rfc3339).unwrap_or_default(),
-            ])?;
-            written += 1;
+            each(*line, r)?;
         }
     }
+}
+
+/// The output, flushed, and the rows written.
+fn finish<W: Write>(writer: csv::Writer<W>, written: u64) -> Result<(W, u64), ReportError> {
     let out = writer
         .into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))?;
@@ -99,29 +121,23 @@ pub async fn write_report<W: Write>(
 ) -> Result<(W, u64), ReportError> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(REPORT_COLUMNS)?;
-    let (mut after, mut written) = (0i64, 0u64);
-    loop {
-        let page = crate::store::campaigns::records(ledger, id, after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        for (line, r) in &page {
-            writer.write_record([
-                line.to_string(),
-                r.re_openid.clone(),
-                r.total_amount.to_yuan_string(),
-                r.mch_billno.clone(),
-                r.status.as_str().to_owned(),
-                r.err_code.clone().unwrap_or_default(),
-                r.message.clone().unwrap_or_default(),
-                r.send_listid.clone().unwrap_or_default(),
-                rfc3339(r.created_at),
-                rfc3339(r.updated_at),
-            ])?;
-            written += 1;
-        }
-    }
-    let out = writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok((out, written))
+    let mut written = 0u64;
+    each_row(ledger, id, |line, r| {
+        writer.write_record([
+            line.to_string(),
+            r.re_openid.clone(),
+            r.total_amount.to_yuan_string(),
+            r.mch_billno.clone(),
+            r.status.as_str().to_owned(),
+            r.err_code.clone().unwrap_or_default(),
+            r.message.clone().unwrap_or_default(),
+            r.send_listid.clone().unwrap_or_default(),
+            rfc3339(r.created_at),
+            rfc3339(r.updated_at),
+        ])?;
+        written += 1;
+        Ok(())
+    })
+    .await?;
+    finish(writer, written)
 }

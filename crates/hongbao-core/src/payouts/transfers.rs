@@ -73,6 +73,22 @@ fn client(merchant: &MerchantRuntime) -> Result<&hongbao_wxpay::v3::TransferClie
 }
 
 impl Payouts {
+    /// Counts a call made outside the dispatcher and keeps it with its
+    /// record, as the dispatcher's are.
+    async fn keep_call(
+        &self,
+        merchant: &MerchantRuntime,
+        record: &Redpack,
+        called: &transfer::Called,
+        outcome: AttemptOutcome,
+    ) -> Result<(), DbError> {
+        let row = transfer::attempt_row(&record.mch_billno, called, outcome);
+        self.metrics
+            .call(merchant.name(), row.api, row.outcome.as_str());
+        self.metrics.wechat_latency(row.api, called.latency);
+        self.ledger.add_attempt(&record.id, row).await
+    }
+
     /// Validates and stores a transfer bill for `tenant` (its
     /// `out_bill_no` allocated in the storing transaction). Nothing is
     /// stored if any rule is broken.
@@ -148,15 +164,13 @@ impl Payouts {
         let called = transfer::query(client, &out_bill_no).await;
         let outcome = called.outcome();
         let verdict = transfer::query_verdict(None, &crate::model::Awaiting::Nothing, &outcome);
-        let row = transfer::attempt_row(
-            &record.mch_billno,
+        self.keep_call(
+            merchant,
+            &record,
             &called,
             AttemptOutcome::of_query(&verdict),
-        );
-        self.metrics
-            .call(merchant.name(), row.api, row.outcome.as_str());
-        self.metrics.wechat_latency(row.api, called.latency);
-        self.ledger.add_attempt(&record.id, row).await?;
+        )
+        .await?;
         match (verdict, outcome.bill().cloned()) {
             (QueryVerdict::Found(state), Some(bill)) => {
                 let follow = crate::decide::follow_in_ms(&state, 0, 0);
@@ -216,11 +230,7 @@ impl Payouts {
             TransferOutcome::RateLimited(_) => AttemptOutcome::RateLimited,
             _ => AttemptOutcome::Unknown,
         };
-        let row = transfer::attempt_row(&record.mch_billno, &called, kept);
-        self.metrics
-            .call(merchant.name(), row.api, row.outcome.as_str());
-        self.metrics.wechat_latency(row.api, called.latency);
-        self.ledger.add_attempt(&record.id, row).await?;
+        self.keep_call(merchant, &record, &called, kept).await?;
         let bill = match outcome {
             TransferOutcome::Pending(bill)
             | TransferOutcome::Closed(bill)

@@ -123,6 +123,50 @@ pub(crate) fn shell_word(arg: &str) -> String {
 }
 
 /// ` --config FILE` when the command was given one, for printed commands.
+/// Dispatches `record` in this process until it has an outcome, `wait`
+/// seconds pass or `interrupt` comes; the call in flight is finished and
+/// recorded before this returns. Returns the record as then stored, and
+/// whether it was interrupted.
+pub(crate) async fn dispatch_one(
+    payouts: &hongbao_core::payouts::Payouts,
+    settings: &hongbao_core::config::DispatchSettings,
+    record: hongbao_core::model::Redpack,
+    wait: u64,
+    interrupt: impl Future<Output = ()>,
+) -> std::result::Result<(hongbao_core::model::Redpack, bool), Error> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = payouts.start_dispatcher(
+        hongbao_core::dispatch::DispatchConfig::from_settings(
+            settings,
+            hongbao_core::model::Scope::Records(vec![record.id.clone()]),
+        ),
+        &stopped,
+    );
+    let interrupted = tokio::select! {
+        waited = payouts.wait(&record.id, std::time::Duration::from_secs(wait)) => {
+            if let Err(e) = waited {
+                tracing::warn!("waiting for {}: {e}", record.id);
+            }
+            false
+        }
+        () = interrupt => true,
+    };
+    if interrupted {
+        eprintln!("stopping: finishing the call in flight…");
+    }
+    let _ = stop.send(true);
+    // The call in flight, if any, ends and is recorded before this returns:
+    // what is printed next is the outcome on record, not a guess.
+    dispatcher.finish().await;
+    let settled = payouts
+        .ledger()
+        .get(&record.id)
+        .await
+        .map_err(|e| Error::Runtime(e.into()))?
+        .unwrap_or(record);
+    Ok((settled, interrupted))
+}
+
 pub(crate) fn config_flag(config: Option<&std::path::Path>) -> String {
     config.map_or_else(String::new, |path| {
         format!(" --config {}", shell_word(&path.to_string_lossy()))

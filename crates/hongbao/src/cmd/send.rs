@@ -8,15 +8,11 @@
 //! `--idempotency-key`, stores and pays a second payout).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use hongbao_core::dispatch::DispatchConfig;
-use hongbao_core::model::Scope;
 use hongbao_core::model::{Kind, Redpack, RedpackInput, Status};
 use hongbao_core::payouts::Payouts;
 use hongbao_core::store::{Idempotency, Stored};
 use hongbao_wxpay::Fen;
-use tokio::sync::watch;
 
 use super::{Error, setup};
 use crate::Outcome;
@@ -102,36 +98,14 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
         return Ok(report(&payouts, &record, &advice, args.wait, false).await);
     }
 
-    let (stop, stopped) = watch::channel(false);
-    let dispatcher = payouts.start_dispatcher(
-        DispatchConfig::from_settings(
-            &setup.config.dispatch,
-            Scope::Records(vec![record.id.clone()]),
-        ),
-        &stopped,
-    );
-    let interrupted = tokio::select! {
-        waited = payouts.wait(&record.id, Duration::from_secs(args.wait)) => {
-            if let Err(e) = waited {
-                tracing::warn!("waiting for {}: {e}", record.id);
-            }
-            false
-        }
-        () = interrupt => true,
-    };
-    if interrupted {
-        eprintln!("stopping: finishing the call in flight…");
-    }
-    let _ = stop.send(true);
-    // The call in flight, if any, ends and is recorded before this returns:
-    // what is printed next is the outcome on record, not a guess.
-    dispatcher.finish().await;
-    let settled = payouts
-        .ledger()
-        .get(&record.id)
-        .await
-        .map_err(|e| Error::Runtime(e.into()))?
-        .unwrap_or(record);
+    let (settled, interrupted) = super::dispatch_one(
+        &payouts,
+        &setup.config.dispatch,
+        record,
+        args.wait,
+        interrupt,
+    )
+    .await?;
     Ok(report(&payouts, &settled, &advice, args.wait, interrupted).await)
 }
 

@@ -3,14 +3,11 @@
 //! `hongbao transfer cancel ID` cancels one before its user confirms.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use hongbao_core::dispatch::DispatchConfig;
-use hongbao_core::model::{Rail, Redpack, Scope, Status, TransferInput};
+use hongbao_core::model::{Rail, Redpack, Status, TransferInput};
 use hongbao_core::payouts::{CancelError, CreateError, Payouts};
 use hongbao_core::store::{Idempotency, Stored};
 use hongbao_wxpay::Fen;
-use tokio::sync::watch;
 
 use super::{Error, setup};
 use crate::Outcome;
@@ -141,37 +138,19 @@ pub(crate) async fn run(config: Option<PathBuf>, args: Args) -> super::Result {
         }
     );
     let config_flag = super::config_flag(config.as_deref());
-    let mut settled = record.clone();
-    if !record.status.is_settled() {
-        let (stop, stopped) = watch::channel(false);
-        let dispatcher = payouts.start_dispatcher(
-            DispatchConfig::from_settings(
-                &setup.config.dispatch,
-                Scope::Records(vec![record.id.clone()]),
-            ),
-            &stopped,
-        );
-        let interrupted = tokio::select! {
-            waited = payouts.wait(&record.id, Duration::from_secs(args.wait)) => {
-                if let Err(e) = waited {
-                    tracing::warn!("waiting for {}: {e}", record.id);
-                }
-                false
-            }
-            () = interrupt => true,
-        };
-        if interrupted {
-            eprintln!("stopping: finishing the call in flight…");
-        }
-        let _ = stop.send(true);
-        dispatcher.finish().await;
-        settled = payouts
-            .ledger()
-            .get(&record.id)
-            .await
-            .map_err(|e| Error::Runtime(e.into()))?
-            .unwrap_or(record);
-    }
+    let settled = if record.status.is_settled() {
+        record
+    } else {
+        super::dispatch_one(
+            &payouts,
+            &setup.config.dispatch,
+            record,
+            args.wait,
+            interrupt,
+        )
+        .await?
+        .0
+    };
     Ok(report(&payouts, &setup, &settled, &config_flag))
 }
 

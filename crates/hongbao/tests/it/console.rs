@@ -273,24 +273,62 @@ async fn start_browser(http: &reqwest::Client, shots: PathBuf) -> (Process, Brow
     panic!("chromedriver did not start");
 }
 
+/// What a console test starts with: `hongbao serve` in sandbox mode, where
+/// the screenshots go, and an HTTP client.
+struct Console {
+    dir: tempfile::TempDir,
+    shots: PathBuf,
+    serve: Process,
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Console {
+    /// `None` (said, and failing under CI) without Chromium.
+    async fn start() -> Option<Console> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            missing(
+                &format!("{CHROMIUM} and {CHROMEDRIVER}"),
+                "apt-get install chromium chromium-driver",
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
+        std::fs::create_dir_all(&shots).unwrap();
+        let (serve, base, key) = serve_in_sandbox_mode(dir.path()).await;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap(),
+            )
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        Some(Console {
+            dir,
+            shots,
+            serve,
+            base,
+            key,
+            http,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        missing(
-            &format!("{CHROMIUM} and {CHROMEDRIVER}"),
-            "apt-get install chromium chromium-driver",
-        );
+    let Some(Console {
+        dir,
+        shots,
+        serve: _serve,
+        base,
+        key,
+        http,
+    }) = Console::start().await
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
-    std::fs::create_dir_all(&shots).unwrap();
-    let (_serve, base, key) = serve_in_sandbox_mode(dir.path()).await;
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    };
     let (_driver, browser) = start_browser(&http, shots.clone()).await;
 
     // A wrong key is refused, and the page says so.
@@ -494,22 +532,17 @@ async fn the_console_signs_in_sends_watches_and_uploads_in_a_real_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_walks_a_transfer_through_the_sandbox_confirm_page() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        missing(
-            &format!("{CHROMIUM} and {CHROMEDRIVER}"),
-            "apt-get install chromium chromium-driver",
-        );
+    let Some(Console {
+        dir: _dir,
+        shots,
+        serve: _serve,
+        base,
+        key,
+        http,
+    }) = Console::start().await
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
-    std::fs::create_dir_all(&shots).unwrap();
-    let (_serve, base, key) = serve_in_sandbox_mode(dir.path()).await;
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    };
 
     // A transfer made through the API, awaiting its user.
     let response = http
