@@ -33,12 +33,13 @@ enum Command {
     /// Read the ledger.
     #[command(subcommand)]
     Records(cmd::records::RecordsCommand),
-    /// Ask WeChat (gethbinfo) about a red packet now, and update the ledger.
+    /// Ask WeChat (gethbinfo, or a transfer bill's query) about a record now,
+    /// and update the ledger.
     ///
     /// An order number that is not in the ledger (one sent by another
     /// system) is asked about too; nothing is stored for it.
     Status {
-        /// The mch_billno.
+        /// The order number (a red packet's mch_billno, a transfer's out_bill_no).
         #[arg(long)]
         billno: Option<String>,
         /// Or the record's id.

@@ -358,11 +358,29 @@ pub(crate) async fn status(
             );
             Ok(Outcome::Done)
         }
-        Err(StatusError::NotFound) => match selector {
-            Selector::Billno(billno) => {
-                unrecorded_status(&payouts, &setup.config, &billno, merchant).await
+        // Not a red packet: a transfer's bill, asked about by out_bill_no.
+        Err(StatusError::NotFound) => match payouts.transfer_status(&operator, &selector).await {
+            Ok(status) => {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "record": hongbao_server::transfers::json_of(&payouts, &status.record),
+                        "wechat": status.bill.as_ref().map_or_else(
+                            || serde_json::json!({"state": "NOT_FOUND"}),
+                            |b| serde_json::to_value(b).unwrap_or_default(),
+                        ),
+                    }))
+                    .unwrap_or_default()
+                );
+                Ok(Outcome::Done)
             }
-            Selector::Id(id) => Err(Error::Usage(format!("no record {id:?} in the ledger"))),
+            Err(StatusError::NotFound) => match selector {
+                Selector::Billno(billno) => {
+                    unrecorded_status(&payouts, &setup.config, &billno, merchant).await
+                }
+                Selector::Id(id) => Err(Error::Usage(format!("no record {id:?} in the ledger"))),
+            },
+            Err(e) => Err(Error::Runtime(e.into())),
         },
         Err(e) => Err(Error::Runtime(e.into())),
     }

@@ -544,6 +544,19 @@ async fn hongbao_transfer_prints_the_confirm_parameters_and_cancels() {
         matches!(state.as_str(), "CANCELING" | "CANCELLED"),
         "{state}"
     );
+    // `hongbao status` asks WeChat about a transfer's bill too.
+    let asked = hongbao(&world, &["status", "--id", &id]);
+    let out = printed(&asked);
+    assert_eq!(asked.status.code(), Some(0), "{out}");
+    let answer: serde_json::Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert!(
+        matches!(
+            answer["wechat"]["state"].as_str(),
+            Some("CANCELING" | "CANCELLED")
+        ),
+        "{out}"
+    );
+    assert_eq!(answer["record"]["id"], id.as_str(), "{out}");
 
     // Under 0.10 yuan: exit 2, the flag named, nothing stored or created.
     let small = transfer("0.05");
