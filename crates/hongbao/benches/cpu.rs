@@ -1,0 +1,301 @@
+//! CPU per payout, for the whole durable path and for the protocol library
+//! alone: `cargo bench -p hongbao --bench cpu [-- SMALL LARGE]` (default
+//! 500 and 2,500 payouts).
+//!
+//! CPU is user + system time of the process measured, start-up excluded:
+//! the CPU of LARGE payouts minus that of SMALL, over LARGE − SMALL. The
+//! sandbox runs as its own process (`hongbao sandbox`, no latency, no rate
+//! limit), so that none of its CPU is counted.
+//!
+//! - `campaign run`: the real command in a child process, a file of SMALL
+//!   rows, then one of LARGE rows, each on a fresh database (SQLite,
+//!   synchronous=FULL); its CPU is this process's children's time.
+//! - `serve` under API load: a `hongbao serve` process; SMALL payouts posted
+//!   by 64 clients and sent, then LARGE − SMALL more; its CPU from `/proc`.
+//! - the protocol library (`hongbao-wxpay`) alone, in this process:
+//!   sequential sends on keep-alive connections, each prepared, signed,
+//!   sent, its answer parsed and classified.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hongbao_core::config::Config;
+use hongbao_testkit::free_port;
+
+const TOKEN: &str = "bench-token-0123456789";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Fields of `/proc/PID/stat` after the command's name, in clock ticks.
+fn stat_ticks(pid: &str, fields: [usize; 2]) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let all: Vec<&str> = rest.split_whitespace().collect();
+    fields
+        .iter()
+        .map(|i| all.get(*i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
+}
+
+/// User + system CPU of process `pid` (or `self`), in clock ticks (10 ms).
+fn cpu(pid: &str) -> u64 {
+    stat_ticks(pid, [11, 12])
+}
+
+/// User + system CPU of this process's waited-for children.
+fn children_cpu() -> u64 {
+    stat_ticks("self", [13, 14])
+}
+
+/// Microseconds per payout between two readings of `small` and `large` payouts.
+fn per_payout(at_small: u64, at_large: u64, small: u32, large: u32) -> u64 {
+    at_large.saturating_sub(at_small) * 10_000 / u64::from(large - small).max(1)
+}
+
+fn hongbao() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hongbao"));
+    command.env_remove("HONGBAO_CONFIG").env("RUST_LOG", "warn");
+    command
+}
+
+/// Starts `hongbao sandbox` in `dir` with no rate limit, no daily caps, a
+/// balance that never runs out and packets nobody opens; returns it and
+/// its `[merchants.main]` section, paced at ten million a minute.
+async fn sandbox(dir: &Path) -> (Killed, String) {
+    let port = free_port();
+    let data = dir.join("sandbox");
+    let child = hongbao()
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--rate-per-minute", "0", "--sendnum-limit", "4000000000"])
+        .args([
+            "--balance",
+            "100000000000.00",
+            "--send-amount-limit",
+            "100000000000.00",
+        ])
+        .args([
+            "--rcvd-amount-limit",
+            "100000000000.00",
+            "--receive-probability",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    let toml = data.join("merchant.toml");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&toml)
+            && text.contains(&format!(":{port}"))
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            let text = text
+                .replace("[merchants.sandbox]", "[merchants.main]")
+                .replace("rate_per_minute = 1800", "rate_per_minute = 10000000");
+            return (child, text);
+        }
+        assert!(Instant::now() < deadline, "hongbao sandbox did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A configuration of `merchant` on a fresh SQLite database in `dir`.
+fn config(dir: &Path, name: &str, merchant: &str) -> PathBuf {
+    let db = dir.join(format!("{name}.db"));
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(TOKEN.as_bytes()))
+    };
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n{merchant}\n[tenants.bench]\napi_keys_sha256 = [\"{hash}\"]\nmerchants = [\"main\"]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn campaign(dir: &Path, merchant: &str, rows: u32) -> u64 {
+    let file = dir.join(format!("rows-{rows}.csv"));
+    let mut text = String::from("openid,amount\n");
+    for i in 0..rows {
+        text.push_str(&format!("oCpu{rows:06}{i:018},1.{:02}\n", i % 100));
+    }
+    std::fs::write(&file, text).unwrap();
+    let config = config(dir, &format!("campaign-{rows}"), merchant);
+    let before = children_cpu();
+    let output = hongbao()
+        .args(["campaign", "run", file.to_str().unwrap(), "--name", "cpu"])
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let after = children_cpu();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("every row is paid"), "{said}");
+    after - before
+}
+
+async fn post(http: &reqwest::Client, base: &str, from: u32, to: u32) {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(from));
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let (http, base, next) = (http.clone(), base.to_owned(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= to {
+                        return;
+                    }
+                    let body = serde_json::json!({
+                        "re_openid": format!("oCpuApi{i:021}"), "total_amount": 100 + i % 100,
+                        "wishing": "恭喜发财", "act_name": "压测", "remark": "压测",
+                    });
+                    let response = http
+                        .post(format!("{base}/v1/redpacks"))
+                        .bearer_auth(TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 201);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+}
+
+async fn wait_sent(http: &reqwest::Client, base: &str, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let page: serde_json::Value = http
+            .get(format!("{base}/v1/redpacks?status=sent&limit=1"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["meta"]["total_count"].as_u64() >= Some(u64::from(n)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not all sent: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn serve(dir: &Path, merchant: &str, small: u32, large: u32) -> u64 {
+    let config = config(dir, "serve", merchant);
+    let port = free_port();
+    let child = Killed(
+        hongbao()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "hongbao serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    post(&http, &base, 0, small).await;
+    wait_sent(&http, &base, small).await;
+    let at_small = cpu(&pid);
+    post(&http, &base, small, large).await;
+    wait_sent(&http, &base, large).await;
+    per_payout(at_small, cpu(&pid), small, large)
+}
+
+async fn library(merchant_toml: &str, dir: &Path, small: u32, large: u32) -> u64 {
+    let config = Config::load(&config(dir, "library", merchant_toml)).unwrap();
+    let merchant = &config.merchants["main"];
+    let client = hongbao_core::merchant::client(merchant).unwrap().unwrap();
+    let input = hongbao_core::model::RedpackInput {
+        re_openid: "oCpuLib000000000000000000000".into(),
+        total_amount: 100,
+        ..Default::default()
+    };
+    let valid = hongbao_core::model::ValidRedpack::validate(&input, merchant).unwrap();
+    let day = time::OffsetDateTime::now_utc().date();
+    let prefix = format!(
+        "{}{:04}{:02}{:02}",
+        merchant.mch_id.as_str(),
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    let mut at_small = 0;
+    for i in 0..large {
+        if i == small {
+            at_small = cpu("self");
+        }
+        let billno = hongbao_wxpay::MchBillNo::parse(&format!("{prefix}{i:010}")).unwrap();
+        let prepared = valid
+            .prepared(&billno, &hongbao_wxpay::nonce_str())
+            .unwrap();
+        let outcome = hongbao_wxpay::classify_send(&client.call(&prepared).await);
+        assert!(
+            matches!(outcome, hongbao_wxpay::SendOutcome::Sent(_)),
+            "{outcome:?}"
+        );
+    }
+    per_payout(at_small, cpu("self"), small, large)
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let small = args.first().copied().unwrap_or(500);
+    let large = args.get(1).copied().unwrap_or(2_500);
+    assert!(small < large, "SMALL must be less than LARGE");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (_sandbox, merchant) = sandbox(dir.path()).await;
+        let campaign_small = campaign(dir.path(), &merchant, small);
+        let campaign_large = campaign(dir.path(), &merchant, large);
+        let campaign = per_payout(campaign_small, campaign_large, small, large);
+        let serve = serve(dir.path(), &merchant, small, large).await;
+        let library = library(&merchant, dir.path(), small, large).await;
+        println!(
+            "CPU per payout (user + system, the CPU of {large} payouts minus that of {small}, over {}):",
+            large - small
+        );
+        println!("  campaign run (stored, claimed, sent, recorded; synchronous=FULL): {campaign} µs");
+        println!("  serve, payouts posted to the API by 64 clients:                  {serve} µs");
+        println!("  hongbao-wxpay alone, sequential sends on keep-alive:             {library} µs");
+    });
+}
