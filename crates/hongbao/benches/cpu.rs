@@ -16,23 +16,16 @@
 //!   sequential sends on keep-alive connections, each prepared, signed,
 //!   sent, its answer parsed and classified.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hongbao_core::config::Config;
 use hongbao_testkit::free_port;
 
 const TOKEN: &str = "bench-token-0123456789";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Fields of `/proc/PID/stat` after the command's name, in clock ticks.
 fn stat_ticks(pid: &str, fields: [usize; 2]) -> u64 {
@@ -43,11 +36,6 @@ fn stat_ticks(pid: &str, fields: [usize; 2]) -> u64 {
         .iter()
         .map(|i| all.get(*i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0))
         .sum()
-}
-
-/// User + system CPU of process `pid` (or `self`), in clock ticks (10 ms).
-fn cpu(pid: &str) -> u64 {
-    stat_ticks(pid, [11, 12])
 }
 
 /// User + system CPU of this process's waited-for children.
@@ -69,7 +57,7 @@ fn hongbao() -> Command {
 /// Starts `hongbao sandbox` in `dir` with no rate limit, no daily caps, a
 /// balance that never runs out and packets nobody opens; returns it and
 /// its `[merchants.main]` section, paced at ten million a minute.
-async fn sandbox(dir: &Path) -> (Killed, String) {
+async fn sandbox(dir: &Path) -> (common::Killed, String) {
     let port = free_port();
     let data = dir.join("sandbox");
     let child = hongbao()
@@ -92,7 +80,7 @@ async fn sandbox(dir: &Path) -> (Killed, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let child = Killed(child);
+    let child = common::Killed(child);
     let toml = data.join("merchant.toml");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -204,37 +192,15 @@ async fn wait_sent(http: &reqwest::Client, base: &str, n: u32) {
 async fn serve(dir: &Path, merchant: &str, small: u32, large: u32) -> u64 {
     let config = config(dir, "serve", merchant);
     let port = free_port();
-    let child = Killed(
-        hongbao()
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let http = common::http();
+    let (child, base) = common::serve(&config, port, &http).await;
     let pid = child.0.id().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "hongbao serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     post(&http, &base, 0, small).await;
     wait_sent(&http, &base, small).await;
-    let at_small = cpu(&pid);
+    let at_small = common::cpu_ticks(&pid);
     post(&http, &base, small, large).await;
     wait_sent(&http, &base, large).await;
-    per_payout(at_small, cpu(&pid), small, large)
+    per_payout(at_small, common::cpu_ticks(&pid), small, large)
 }
 
 async fn library(merchant_toml: &str, dir: &Path, small: u32, large: u32) -> u64 {
@@ -258,7 +224,7 @@ async fn library(merchant_toml: &str, dir: &Path, small: u32, large: u32) -> u64
     let mut at_small = 0;
     for i in 0..large {
         if i == small {
-            at_small = cpu("self");
+            at_small = common::cpu_ticks("self");
         }
         let billno = hongbao_wxpay::MchBillNo::parse(&format!("{prefix}{i:010}")).unwrap();
         let prepared = valid
@@ -270,7 +236,7 @@ async fn library(merchant_toml: &str, dir: &Path, small: u32, large: u32) -> u64
             "{outcome:?}"
         );
     }
-    per_payout(at_small, cpu("self"), small, large)
+    per_payout(at_small, common::cpu_ticks("self"), small, large)
 }
 
 fn main() {

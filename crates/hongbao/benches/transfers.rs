@@ -12,36 +12,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hongbao_sandbox::{Probability, UserAction};
 use hongbao_testkit::free_port;
 
 const TOKEN: &str = "bench-token-0123456789";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// User plus system CPU of process `pid`, in clock ticks (1/100 s on Linux).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
 
 /// Microseconds of CPU per transfer between two readings.
 fn per_transfer(before: u64, after: u64, n: u64) -> u64 {
@@ -97,38 +73,12 @@ async fn run(transfers: u32) {
         ),
     )
     .unwrap();
-    let serve = Killed(
-        Command::new(env!("CARGO_BIN_EXE_hongbao"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = serve.0.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
-        .build()
-        .unwrap();
-    let up = async {
-        loop {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), up)
-        .await
-        .expect("hongbao serve starts");
+    let http = common::http();
+    let (serve, base) = common::serve(&config, port, &http).await;
+    let pid = serve.0.id().to_string();
     // Let start-up work (migrations, first connections) settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = cpu_ticks(pid);
+    let idle = common::cpu_ticks(&pid);
 
     let started = Instant::now();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -164,7 +114,7 @@ async fn run(transfers: u32) {
     let n = u64::from(transfers);
     wait_for(&http, &base, "awaiting_confirmation", n).await;
     let created = started.elapsed();
-    let after_create = cpu_ticks(pid);
+    let after_create = common::cpu_ticks(&pid);
 
     let bills = sandbox.transfers();
     assert_eq!(bills.len(), usize::try_from(n).unwrap(), "one bill each");
@@ -176,7 +126,7 @@ async fn run(transfers: u32) {
     }
     wait_for(&http, &base, "succeeded", n).await;
     let settled = confirming.elapsed();
-    let after_settle = cpu_ticks(pid);
+    let after_settle = common::cpu_ticks(&pid);
     let paid = sandbox.transfers().iter().filter(|b| b.paid).count();
     assert_eq!(paid, usize::try_from(n).unwrap(), "every bill paid once");
 

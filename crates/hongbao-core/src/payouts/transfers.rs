@@ -1,7 +1,6 @@
 //! The transfer side of the payout service: creating bills, asking WeChat
 //! about one, cancelling one, and taking WeChat's callbacks.
 
-use hongbao_wxpay::InvalidField;
 use hongbao_wxpay::v3::{
     Bill, CallbackError, OutBillNo, SignatureHeaders, TransferOutcome, TransferState,
     parse_callback,
@@ -104,16 +103,6 @@ impl Payouts {
             .resolve_merchant(tenant, input.merchant.as_deref())
             .map_err(CreateError::Invalid)?;
         let encryptor = merchant.rails.transfer().and_then(|c| c.keys().encryptor());
-        if merchant.config.v3.is_some() && merchant.rails.transfer().is_none() {
-            return Err(CreateError::Invalid(InvalidField::new(
-                "merchant",
-                format!(
-                    "merchant {} has no WeChat keys loaded for transfers",
-                    merchant.name()
-                ),
-                format!("商户 {} 未加载转账所需的微信支付公钥", merchant.name()),
-            )));
-        }
         let valid = ValidTransfer::validate(input, &merchant.config, encryptor.as_ref())
             .map_err(CreateError::Invalid)?;
         self.enqueue(NewRecord {
@@ -272,12 +261,11 @@ impl Payouts {
         headers: &SignatureHeaders,
         body: &[u8],
     ) -> Result<Noted, NotifyError> {
-        let runtime = self
-            .merchants
-            .get(merchant)
-            .filter(|m| m.rails.transfer().is_some())
-            .ok_or_else(|| NotifyError::UnknownMerchant(merchant.to_owned()))?;
-        let (Some(client), Some(v3)) = (runtime.rails.transfer(), &runtime.config.v3) else {
+        let runtime = self.merchants.get(merchant);
+        let (Some(client), Some(v3)) = (
+            runtime.and_then(|m| m.rails.transfer()),
+            runtime.and_then(|m| m.config.v3.as_ref()),
+        ) else {
             return Err(NotifyError::UnknownMerchant(merchant.to_owned()));
         };
         let n = parse_callback(

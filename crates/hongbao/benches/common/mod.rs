@@ -1,6 +1,11 @@
-//! What the benchmarks of the command share: a sandbox that limits nothing.
+//! What the benchmarks of the command share: a sandbox that limits
+//! nothing, `hongbao serve` as a child process, and CPU readings.
+
+#![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use hongbao_sandbox::{Probability, Rules, Sandbox, SandboxConfig};
 use hongbao_wxpay::Fen;
@@ -29,4 +34,68 @@ pub(crate) async fn unlimited_sandbox(
         .merchant_toml("main")
         .replace("rate_per_minute = 1800", "rate_per_minute = 10000000");
     (sandbox, merchant)
+}
+
+/// Kills its process when dropped, whatever happened.
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// User + system CPU of process `pid` (`self` for this one), in clock
+/// ticks (1/100 s on Linux).
+pub(crate) fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// A plain HTTP client (the workspace's one TLS stack, with ring).
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(hongbao_wxpay::transport::tls_client_config(None, &[]).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Starts `hongbao serve --config CONFIG` on 127.0.0.1:`port` and waits
+/// (at most 30 s) until it answers `/healthz`; returns it and its base URL.
+pub(crate) async fn serve(config: &Path, port: u16, http: &reqwest::Client) -> (Killed, String) {
+    let child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_hongbao"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env_remove("HONGBAO_CONFIG")
+            .env("HONGBAO_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let up = async {
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), up)
+        .await
+        .expect("hongbao serve starts");
+    (child, base)
 }
