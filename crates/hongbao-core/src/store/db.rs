@@ -195,6 +195,76 @@ impl From<Option<i64>> for Arg {
     }
 }
 
+/// The most values one statement binds: well under SQLite's limit (32,766)
+/// and PostgreSQL's (65,535).
+pub const MAX_BINDS: usize = 8_000;
+
+/// The dialect of the database `tx` runs on.
+pub fn dialect_of(tx: &Tx) -> Dialect {
+    if tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+        Dialect::Sqlite
+    } else {
+        Dialect::Postgres
+    }
+}
+
+/// `(.., ..), (.., ..), ..`: the placeholders of `rows` rows of `columns`
+/// values each, for a multi-row `VALUES` whose values are bound in order
+/// from the `first`th. SQLite's are anonymous (`?`): it looks a named one
+/// up by walking a list of every name, which makes binding thousands of
+/// `$N`s quadratic; PostgreSQL's are `$N`.
+pub fn values_rows(dialect: Dialect, rows: usize, columns: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholder(dialect, first + row * columns + column));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The placeholder of the `n`th value (from 1) of a statement whose values
+/// are all bound in the order they appear: see [`values_rows`].
+pub fn placeholder(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => "?".to_owned(),
+        Dialect::Postgres => format!("${n}"),
+    }
+}
+
+/// Runs `sql` with `args` bound in order; returns the rows it returned.
+pub async fn fetch_with(
+    tx: &mut Tx,
+    sql: String,
+    args: Vec<Arg>,
+) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for arg in args {
+        query = match arg {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+        };
+    }
+    Ok(query.fetch_all(&mut **tx).await?)
+}
+
+/// Runs `sql` with `args` bound in order; returns how many rows it changed.
+pub async fn execute_with(tx: &mut Tx, sql: String, args: Vec<Arg>) -> Result<u64, DbError> {
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for arg in args {
+        query = match arg {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+        };
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
+}
+
 /// The connection a write transaction runs on (`BEGIN` has been issued;
 /// [`Db::write`] commits or rolls back).
 pub type Tx = PoolConnection<Any>;
@@ -332,6 +402,11 @@ impl Arg {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// The connections write transactions run on: on SQLite one, whose
+    /// page cache stays warm (SQLite empties a connection's cache whenever
+    /// another connection has written since its last transaction, and
+    /// writers take turns anyway); on PostgreSQL the pool itself.
+    writer: AnyPool,
     dialect: Dialect,
     /// `now` in milliseconds, as an SQL expression of this dialect.
     now: &'static str,
@@ -341,6 +416,31 @@ pub struct Db {
     health: Arc<WriteHealth>,
     /// The digits that tell this database's mch_billnos from another's.
     billno_deployment: hongbao_wxpay::BillnoDeployment,
+}
+
+/// The page cache of SQLite's one writing connection (KiB): the pages a
+/// payout's writes touch stay in memory, read once, not again for every
+/// transaction. The reading connections keep SQLite's default (2 MiB).
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
+/// The options of a SQLite pool: WAL, `synchronous=FULL`, a busy timeout,
+/// foreign keys, and a page cache of `cache_kib` (SQLite's default if none).
+fn sqlite_options(options: AnyPoolOptions, cache_kib: Option<u32>) -> AnyPoolOptions {
+    options.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // WAL with FULL: a commit is on disk (the WAL is synced)
+            // before it returns; NORMAL could lose it on power loss.
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            if let Some(kib) = cache_kib {
+                let sql = format!("PRAGMA cache_size = -{kib}");
+                conn.execute(AssertSqlSafe(sql)).await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 impl Db {
@@ -377,21 +477,27 @@ impl Db {
                 Dialect::Sqlite => 8,
                 Dialect::Postgres => 16,
             });
-        let options = match dialect {
-            Dialect::Sqlite => options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL with FULL: a commit is on disk (the WAL is synced)
-                    // before it returns; NORMAL could lose it on power loss.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            }),
-            Dialect::Postgres => options,
+        let (pool, writer) = match dialect {
+            Dialect::Sqlite => {
+                let pool = sqlite_options(options, None).connect(&url).await?;
+                // One writer, waiting its turn in the pool rather than in
+                // SQLite's busy handler; its cache holds the pages every
+                // payout touches (the due and lease indexes, the newest rows).
+                let writer = sqlite_options(
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(10))
+                        .max_connections(1),
+                    Some(WRITER_CACHE_KIB),
+                )
+                .connect(&url)
+                .await?;
+                (pool, writer)
+            }
+            Dialect::Postgres => {
+                let pool = options.connect(&url).await?;
+                (pool.clone(), pool)
+            }
         };
-        let pool = options.connect(&url).await?;
         let now = match dialect {
             Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000 AS BIGINT)",
             Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
@@ -402,6 +508,7 @@ impl Db {
         };
         Ok(Db {
             pool,
+            writer,
             dialect,
             now,
             now_us,
@@ -559,7 +666,7 @@ impl Db {
             Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
         >,
     {
-        let mut conn = Unfinished(Some(self.pool.acquire().await?));
+        let mut conn = Unfinished(Some(self.writer.acquire().await?));
         let tx = conn.get();
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
@@ -639,8 +746,9 @@ impl Db {
         .await
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -7,8 +7,10 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::Ledger;
 use super::codec::{self, fen_to_db};
-use super::db::{DbError, Dialect, Tx};
-use super::payouts::{allocate, day_of, insert_attempt, stored_request};
+use super::db::{
+    Arg, DbError, Dialect, MAX_BINDS, Tx, dialect_of, fetch_with, placeholder, values_rows,
+};
+use super::payouts::{allocate, day_of, insert_attempt, insert_attempts, stored_request};
 use crate::model::{
     AttemptRow, Claimed, OrderState, PrizeEffect, Rail, RailRequest, Scope, Status, Transition,
 };
@@ -121,27 +123,7 @@ impl Ledger {
             .write(|tx| {
                 let (owner, outcomes, deployment) =
                     (owner.clone(), outcomes.clone(), deployment.clone());
-                Box::pin(async move {
-                    let mut applied = Vec::with_capacity(outcomes.len());
-                    for (claimed, transition, attempts) in outcomes.iter() {
-                        for attempt in attempts {
-                            insert_attempt(tx, &claimed.id, attempt).await?;
-                        }
-                        let sends =
-                            i64::try_from(attempts.iter().filter(|a| a.sends).count()).unwrap_or(0);
-                        let done =
-                            apply(tx, now, &deployment, &owner, claimed, transition, sends).await?;
-                        // The prize's part of the outcome, in the same transaction.
-                        if done
-                            && let Some(prize_id) = &claimed.prize_id
-                            && let Some(effect) = crate::decide::prize_effect(transition)
-                        {
-                            apply_prize_effect(tx, now, prize_id, &claimed.id, &effect).await?;
-                        }
-                        applied.push(done);
-                    }
-                    Ok(applied)
-                })
+                Box::pin(async move { record_in(tx, now, &deployment, &owner, &outcomes).await })
             })
             .await
     }
@@ -295,6 +277,184 @@ impl Ledger {
             })
             .await
     }
+}
+
+/// Records outcomes in transaction `tx`: the attempts in one statement,
+/// the outcomes of each kind in one more (a record whose id appears twice,
+/// or a reissue, one by one), each only while `owner` holds its lease.
+async fn record_in(
+    tx: &mut Tx,
+    now: &str,
+    deployment: &BillnoDeployment,
+    owner: &str,
+    outcomes: &[(Claimed, Transition, Vec<AttemptRow>)],
+) -> Result<Vec<bool>, DbError> {
+    let attempts: Vec<(&str, &AttemptRow)> = outcomes
+        .iter()
+        .flat_map(|(claimed, _, attempts)| attempts.iter().map(|a| (claimed.id.as_str(), a)))
+        .collect();
+    insert_attempts(tx, &attempts).await?;
+    let sends = |attempts: &[AttemptRow]| {
+        i64::try_from(attempts.iter().filter(|a| a.sends).count()).unwrap_or(0)
+    };
+    let ids: std::collections::HashSet<&str> =
+        outcomes.iter().map(|(c, _, _)| c.id.as_str()).collect();
+    let mut applied: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if ids.len() == outcomes.len() {
+        let (mut accepted, mut retry, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (claimed, transition, attempts) in outcomes {
+            let sends = sends(attempts);
+            match transition {
+                Transition::Accepted { .. } => accepted.push((claimed, transition, sends)),
+                Transition::Retry { .. } => retry.push((claimed, transition, sends)),
+                Transition::Failed { .. } => failed.push((claimed, transition, sends)),
+                Transition::Reissue => {
+                    if apply(tx, now, deployment, owner, claimed, transition, sends).await? {
+                        applied.insert(claimed.id.clone());
+                    }
+                }
+            }
+        }
+        for group in [accepted, retry, failed] {
+            for chunk in group.chunks(MAX_BINDS / 12) {
+                applied.extend(apply_many(tx, now, owner, chunk).await?);
+            }
+        }
+    } else {
+        for (claimed, transition, attempts) in outcomes {
+            if apply(
+                tx,
+                now,
+                deployment,
+                owner,
+                claimed,
+                transition,
+                sends(attempts),
+            )
+            .await?
+            {
+                applied.insert(claimed.id.clone());
+            }
+        }
+    }
+    let mut done = Vec::with_capacity(outcomes.len());
+    for (claimed, transition, _) in outcomes {
+        let ok = applied.contains(&claimed.id);
+        // The prize's part of the outcome, in the same transaction.
+        if ok
+            && let Some(prize_id) = &claimed.prize_id
+            && let Some(effect) = crate::decide::prize_effect(transition)
+        {
+            apply_prize_effect(tx, now, prize_id, &claimed.id, &effect).await?;
+        }
+        done.push(ok);
+    }
+    Ok(done)
+}
+
+/// Applies outcomes of one kind (all `Accepted`, all `Retry` or all
+/// `Failed`) in one statement; returns the ids of the records changed
+/// (those whose lease `owner` still held).
+async fn apply_many(
+    tx: &mut Tx,
+    now: &str,
+    owner: &str,
+    outcomes: &[(&Claimed, &Transition, i64)],
+) -> Result<Vec<String>, DbError> {
+    let Some((_, first, _)) = outcomes.first() else {
+        return Ok(Vec::new());
+    };
+    // Each row's values (v.column1 the id, v.column2 the sends it made,
+    // then the outcome's own), then the owner, bound in that order.
+    let release = format!(
+        "in_flight = 0, lease_owner = NULL, lease_until = NULL, updated_at = {now}, attempts = attempts + v.column2"
+    );
+    let mut args = Vec::new();
+    let (set, columns) = match first {
+        Transition::Accepted { .. } => (
+            format!(
+                "status = v.column3, send_listid = COALESCE(v.column4, send_listid), wechat_status = v.column5, \
+                 refund_amount = v.column6, package = COALESCE(v.column7, package), err_code = NULL, message = NULL, zh_message = NULL, \
+                 due_at = NULL, needs_query = 0, retries = 0, \
+                 expires_at = CASE WHEN v.column3 = 'awaiting_confirmation' THEN COALESCE(expires_at, {now} + v.column9) ELSE expires_at END, \
+                 reconcile_at = CASE WHEN v.column8 < 0 THEN NULL ELSE {now} + v.column8 END, {release}"
+            ),
+            9,
+        ),
+        Transition::Retry { .. } => (
+            format!(
+                "status = v.column3, due_at = {now} + v.column4, needs_query = v.column5, \
+                 merchant_refused = CASE WHEN v.column6 = 1 THEN 1 ELSE merchant_refused END, \
+                 err_code = COALESCE(v.column7, err_code), message = COALESCE(v.column8, message), \
+                 zh_message = COALESCE(v.column9, zh_message), retries = retries + 1, {release}"
+            ),
+            9,
+        ),
+        Transition::Failed { .. } => (
+            format!(
+                "status = 'failed', err_code = v.column3, message = v.column4, zh_message = v.column5, due_at = NULL, \
+                 needs_query = 0, {release}"
+            ),
+            5,
+        ),
+        Transition::Reissue => unreachable!("a reissue is applied on its own"),
+    };
+    for (claimed, transition, sends) in outcomes {
+        args.push(Arg::from(claimed.id.clone()));
+        args.push(Arg::from(*sends));
+        match transition {
+            Transition::Accepted {
+                state,
+                follow_in_ms,
+            } => args.extend([
+                Arg::from(state.status.as_str()),
+                Arg::from(state.external_id.as_deref().map(codec::storable)),
+                Arg::from(codec::storable(&state.wechat_status)),
+                Arg::from(state.refund_amount.map(fen_to_db)),
+                Arg::from(state.package.as_deref().map(codec::storable)),
+                Arg::from(follow_in_ms.unwrap_or(-1)),
+                Arg::from(crate::model::transfer::CONFIRM_WINDOW_MS),
+            ]),
+            Transition::Retry {
+                status,
+                delay_ms,
+                needs_query,
+                merchant_refused,
+                code,
+            } => args.extend([
+                Arg::from(status.as_str()),
+                Arg::from(*delay_ms),
+                Arg::from(i64::from(*needs_query)),
+                Arg::from(i64::from(*merchant_refused)),
+                Arg::from(code.as_ref().map(|c| codec::storable(&c.code))),
+                Arg::from(code.as_ref().map(|c| codec::storable(&c.message))),
+                Arg::from(code.as_ref().map(|c| codec::storable(&c.zh_message))),
+            ]),
+            Transition::Failed { code, .. } => args.extend([
+                Arg::from(codec::storable(&code.code)),
+                Arg::from(codec::storable(&code.message)),
+                Arg::from(codec::storable(&code.zh_message)),
+            ]),
+            Transition::Reissue => unreachable!("a reissue is applied on its own"),
+        }
+    }
+    debug_assert_eq!(args.len(), outcomes.len() * columns);
+    args.push(Arg::from(owner));
+    let dialect = dialect_of(tx);
+    // A record settled meanwhile (a callback told its final state) keeps it.
+    let sql = format!(
+        "UPDATE payouts SET {set} FROM (VALUES {values}) AS v \
+         WHERE payouts.id = v.column1 AND payouts.lease_owner = {owner} AND payouts.lease_until >= {now} \
+         AND payouts.status NOT IN {final_sql} RETURNING payouts.id",
+        values = values_rows(dialect, outcomes.len(), columns, 1),
+        owner = placeholder(dialect, args.len()),
+        final_sql = Status::FINAL_SQL,
+    );
+    fetch_with(tx, sql, args)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get::<String, _>(0)?))
+        .collect()
 }
 
 async fn apply(

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::codec::{self, fen_to_db};
-use super::db::{Arg, Db, DbError, Tx};
+use super::db::{Arg, Db, DbError, MAX_BINDS, Tx, dialect_of, execute_with, values_rows};
 use super::{Ledger, new_id};
 use crate::model::{Attempt, AttemptRow, Kind, Rail, RailRequest, Redpack, Status, Valid, from_ms};
 use crate::rail::transfer;
@@ -389,22 +389,39 @@ pub(super) async fn insert_attempt(
     payout_id: &str,
     a: &AttemptRow,
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO attempts (id, payout_id, api, mch_billno, started_at, latency_ms, outcome, err_code, detail, answer) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(new_id("at"))
-    .bind(payout_id)
-    .bind(a.api)
-    .bind(a.order_no.clone())
-    .bind(a.started_at_ms)
-    .bind(a.latency_ms)
-    .bind(a.outcome.as_str())
-    .bind(a.err_code.as_deref().map(codec::storable))
-    .bind(a.detail.as_deref().map(codec::storable))
-    .bind(a.answer.as_deref().map(codec::storable))
-    .execute(&mut **tx)
-    .await?;
+    insert_attempts(tx, &[(payout_id, a)]).await
+}
+
+/// Inserts the attempts of several records, as few statements as the
+/// bind limit allows.
+pub(super) async fn insert_attempts(
+    tx: &mut Tx,
+    attempts: &[(&str, &AttemptRow)],
+) -> Result<(), DbError> {
+    const COLUMNS: usize = 10;
+    for chunk in attempts.chunks(MAX_BINDS / COLUMNS) {
+        let sql = format!(
+            "INSERT INTO attempts (id, payout_id, api, mch_billno, started_at, latency_ms, outcome, err_code, detail, answer) \
+             VALUES {}",
+            values_rows(dialect_of(tx), chunk.len(), COLUMNS, 1)
+        );
+        let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
+        for (payout_id, a) in chunk {
+            args.extend([
+                Arg::from(new_id("at")),
+                Arg::from(*payout_id),
+                Arg::from(a.api),
+                Arg::from(a.order_no.clone()),
+                Arg::from(a.started_at_ms),
+                Arg::from(a.latency_ms),
+                Arg::from(a.outcome.as_str()),
+                Arg::from(a.err_code.as_deref().map(codec::storable)),
+                Arg::from(a.detail.as_deref().map(codec::storable)),
+                Arg::from(a.answer.as_deref().map(codec::storable)),
+            ]);
+        }
+        execute_with(tx, sql, args).await?;
+    }
     Ok(())
 }
 
@@ -506,6 +523,7 @@ pub(crate) async fn store_in(
     let mut today = campaign_payouts_today(tx, batch, date).await?;
 
     let mut out: Vec<Result<Stored, StoreError>> = Vec::with_capacity(batch.len());
+    let mut rows = Vec::with_capacity(batch.len());
     for (i, slot) in slots.into_iter().enumerate() {
         let record = &batch[i];
         let result = match slot {
@@ -545,11 +563,18 @@ pub(crate) async fn store_in(
                     now,
                     over_cap,
                 };
-                insert_new(tx, record, &new).await?
+                match new_row(record, &new) {
+                    Ok((values, made)) => {
+                        rows.push(values);
+                        Ok(Stored::Created(made))
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         out.push(result);
     }
+    insert_rows(tx, rows).await?;
     Ok(out)
 }
 
@@ -606,11 +631,31 @@ struct New<'a> {
     over_cap: Option<u64>,
 }
 
-async fn insert_new(
-    tx: &mut Tx,
-    record: &NewRecord,
-    new: &New<'_>,
-) -> Result<Result<Stored, StoreError>, DbError> {
+/// The columns of a new row, in the order [`new_row`] gives its values.
+const NEW_COLUMNS: &str = "id, tenant, merchant, mch_id, rail, kind, status, mch_billno, re_openid, total_amount, total_num, \
+     send_name, wishing, act_name, remark, scene_id, request, campaign_id, prize_id, idempotency_key, request_hash, \
+     created_at, updated_at, due_at, campaign_line, err_code, message, zh_message";
+const NEW_COLUMN_COUNT: usize = 28;
+
+/// Inserts new rows (each the values of [`new_row`]), as few statements
+/// as the bind limit allows.
+async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Arg>>) -> Result<(), DbError> {
+    let per_statement = MAX_BINDS / NEW_COLUMN_COUNT;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_statement).collect();
+        let sql = format!(
+            "INSERT INTO payouts ({NEW_COLUMNS}) VALUES {}",
+            values_rows(dialect_of(tx), chunk.len(), NEW_COLUMN_COUNT, 1)
+        );
+        execute_with(tx, sql, chunk.into_iter().flatten().collect()).await?;
+    }
+    Ok(())
+}
+
+/// A new row's values (in the order of [`NEW_COLUMNS`]) and the record
+/// they make, or why it cannot be made.
+fn new_row(record: &NewRecord, new: &New<'_>) -> Result<(Vec<Arg>, Redpack), StoreError> {
     let New {
         date,
         deployment,
@@ -618,15 +663,9 @@ async fn insert_new(
         now,
         over_cap,
     } = *new;
-    let mch_billno = match MchBillNo::generate_for(&record.mch_id, date, deployment, sequence) {
-        Ok(b) => b,
-        Err(e) => return Ok(Err(StoreError::Failed(e.message))),
-    };
-    let columns = match columns_of(&record.valid, &mch_billno) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(StoreError::Failed(e))),
-    };
-    let c = &columns;
+    let mch_billno = MchBillNo::generate_for(&record.mch_id, date, deployment, sequence)
+        .map_err(|e| StoreError::Failed(e.message))?;
+    let columns = columns_of(&record.valid, &mch_billno).map_err(StoreError::Failed)?;
     let id = new_id(match record.valid.rail() {
         Rail::Redpack => "rp",
         Rail::Transfer => "tr",
@@ -645,42 +684,6 @@ async fn insert_new(
             )),
         ),
     };
-    sqlx::query(
-        "INSERT INTO payouts (id, tenant, merchant, mch_id, rail, kind, status, mch_billno, re_openid, total_amount, total_num, \
-         send_name, wishing, act_name, remark, scene_id, request, campaign_id, prize_id, idempotency_key, request_hash, \
-         created_at, updated_at, due_at, campaign_line, err_code, message, zh_message) \
-         VALUES ($1, $2, $3, $4, $27, $5, $22, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $23, $21, \
-         $24, $25, $26)",
-    )
-    .bind(id.clone())
-    .bind(record.tenant.clone())
-    .bind(c.merchant.clone())
-    .bind(record.mch_id.as_str().to_owned())
-    .bind(c.kind.as_str())
-    .bind(mch_billno.as_str().to_owned())
-    .bind(c.openid.clone())
-    .bind(fen_to_db(c.amount))
-    .bind(i64::from(c.total_num))
-    .bind(c.send_name.clone())
-    .bind(c.wishing.clone())
-    .bind(c.act_name.clone())
-    .bind(c.remark.clone())
-    .bind(c.scene_id.clone())
-    .bind(c.stored.clone())
-    .bind(record.campaign_id.clone())
-    .bind(record.prize_id.clone())
-    .bind(record.idempotency.as_ref().map(|x| x.key.clone()))
-    .bind(record.idempotency.as_ref().map(|x| x.request_hash.clone()))
-    .bind(now)
-    .bind(record.campaign_line)
-    .bind(status.as_str())
-    .bind(due_at)
-    .bind(err_code.clone())
-    .bind(message.clone())
-    .bind(zh_message.clone())
-    .bind(record.valid.rail().as_str())
-    .execute(&mut **tx)
-    .await?;
     let Columns {
         merchant,
         kind,
@@ -692,10 +695,41 @@ async fn insert_new(
         act_name,
         remark,
         scene_id,
-        stored: _,
+        stored,
         request,
     } = columns;
-    Ok(Ok(Stored::Created(Redpack {
+    let values = vec![
+        Arg::from(id.clone()),
+        Arg::from(record.tenant.clone()),
+        Arg::from(merchant.clone()),
+        Arg::from(record.mch_id.as_str()),
+        Arg::from(record.valid.rail().as_str()),
+        Arg::from(kind.as_str()),
+        Arg::from(status.as_str()),
+        Arg::from(mch_billno.as_str()),
+        Arg::from(openid.clone()),
+        Arg::from(fen_to_db(amount)),
+        Arg::from(i64::from(total_num)),
+        Arg::from(send_name.clone()),
+        Arg::from(wishing.clone()),
+        Arg::from(act_name.clone()),
+        Arg::from(remark.clone()),
+        Arg::from(scene_id.clone()),
+        Arg::from(stored),
+        Arg::from(record.campaign_id.clone()),
+        Arg::from(record.prize_id.clone()),
+        Arg::from(record.idempotency.as_ref().map(|x| x.key.clone())),
+        Arg::from(record.idempotency.as_ref().map(|x| x.request_hash.clone())),
+        Arg::from(now),
+        Arg::from(now),
+        Arg::from(due_at),
+        Arg::from(record.campaign_line),
+        Arg::from(err_code.clone()),
+        Arg::from(message.clone()),
+        Arg::from(zh_message.clone()),
+    ];
+    debug_assert_eq!(values.len(), NEW_COLUMN_COUNT);
+    let made = Redpack {
         id,
         tenant: record.tenant.clone(),
         merchant,
@@ -727,7 +761,8 @@ async fn insert_new(
         expires_at: None,
         fail_reason: None,
         request,
-    })))
+    };
+    Ok((values, made))
 }
 
 /// A new row's values, by its rail.
