@@ -25,6 +25,7 @@
 mod api;
 mod client;
 mod errcode;
+mod http1;
 mod ids;
 mod invalid;
 mod miniprogram;

@@ -1,6 +1,6 @@
 //! Getting a request to WeChat and its answer back: mutual TLS with the
-//! merchant's API certificate, over reqwest and rustls (ring), with no
-//! retries of its own.
+//! merchant's API certificate, over rustls (ring) and a lean HTTP/1.1
+//! client of our own (`http1`), with no retries of its own.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -16,6 +16,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::Api;
+use crate::http1::{Http1, Settings};
 use crate::outcome::CallError;
 use crate::xml::MAX_BODY_BYTES;
 
@@ -226,11 +227,13 @@ pub enum TransportBuildError {
     /// The TLS configuration was refused.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
-    /// reqwest refused the client.
+    /// reqwest refused the client (of APIv3 or of the official account).
     #[error("HTTP client: {0}")]
     Http(String),
-    /// The base URL is not http(s).
-    #[error("api_base {0:?} must start with https:// (or http:// for a local test server)")]
+    /// The base URL is not an http(s) URL of a host.
+    #[error(
+        "api_base {0:?} must be https://HOST[:PORT][/PATH] (or http:// for a local test server)"
+    )]
     BadBase(String),
 }
 
@@ -257,11 +260,13 @@ pub fn tls_client_config(
     Ok(config)
 }
 
-/// The HTTPS transport: one pooled reqwest client per merchant (connections
-/// are reused), timeouts on connect and on the whole call, and no retries.
+/// The HTTPS transport: one pool of keep-alive connections per merchant,
+/// timeouts on connect and on the whole call, and no retries. Each call is
+/// written and read by the task that makes it.
 #[derive(Clone, Debug)]
 pub struct HttpTransport {
-    client: reqwest::Client,
+    // Shared by clones, as the pool is.
+    http: Arc<Http1>,
     api_base: String,
 }
 
@@ -273,18 +278,16 @@ impl HttpTransport {
             return Err(TransportBuildError::BadBase(config.api_base.clone()));
         }
         let tls = tls_client_config(config.identity.as_ref(), &config.extra_roots)?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .retry(reqwest::retry::never())
-            .no_proxy()
-            .user_agent(concat!("hongbao-wxpay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TransportBuildError::Http(error_chain(&e.without_url())))?;
+        let settings = Settings {
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            content_type: "text/xml; charset=utf-8",
+            max_body: MAX_BODY_BYTES,
+        };
+        let http = Http1::new(&base, tls, settings)
+            .ok_or_else(|| TransportBuildError::BadBase(config.api_base.clone()))?;
         Ok(Self {
-            client,
+            http: Arc::new(http),
             api_base: base,
         })
     }
@@ -294,35 +297,13 @@ impl HttpTransport {
         &self.api_base
     }
 
-    /// The underlying HTTP client (shares the connection pool).
-    pub fn http_client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     async fn post_inner(&self, api: Api, body: String) -> Result<Vec<u8>, CallError> {
-        let url = format!("{}{}", self.api_base, api.path());
-        let mut response = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-            .body(body)
-            .send()
-            .await
-            .map_err(call_error)?;
-        let status = response.status().as_u16();
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(call_error)? {
-            if answer.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(CallError::Unparseable(format!(
-                    "answer longer than {MAX_BODY_BYTES} bytes"
-                )));
-            }
-            answer.extend_from_slice(&chunk);
+        // An answer over MAX_BODY_BYTES is refused while it is read.
+        let answer = self.http.post(api.path(), body.as_bytes()).await?;
+        if answer.status != 200 {
+            return Err(CallError::HttpStatus(answer.status));
         }
-        if status != 200 {
-            return Err(CallError::HttpStatus(status));
-        }
-        Ok(answer)
+        Ok(answer.body)
     }
 }
 
