@@ -195,9 +195,34 @@ impl From<Option<i64>> for Arg {
     }
 }
 
-/// The most values one statement binds: well under SQLite's limit (32,766)
-/// and PostgreSQL's (65,535).
-pub const MAX_BINDS: usize = 8_000;
+/// The most rows one multi-row statement writes.
+pub const MAX_ROWS: usize = 64;
+
+/// How `n` rows are split into multi-row statements: as many of
+/// [`MAX_ROWS`] as fit, then the rest by powers of two (37 → 32, 4, 1).
+/// So few different statements exist that each is prepared once per
+/// connection and found in the statement cache ever after: parsing one of
+/// thousands of placeholders costs more than running it.
+pub fn row_chunks(n: usize) -> Vec<usize> {
+    let mut sizes = vec![MAX_ROWS; n / MAX_ROWS];
+    let mut rest = n % MAX_ROWS;
+    while rest > 0 {
+        let size = 1 << rest.ilog2();
+        sizes.push(size);
+        rest -= size;
+    }
+    sizes
+}
+
+/// Splits `items` as [`row_chunks`] says.
+pub fn chunked<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    row_chunks(items.len()).into_iter().map(move |size| {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        chunk
+    })
+}
 
 /// The dialect of the database `tx` runs on.
 pub fn dialect_of(tx: &Tx) -> Dialect {
@@ -750,5 +775,29 @@ impl Db {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_split_into_few_statement_shapes() {
+        assert_eq!(row_chunks(0), Vec::<usize>::new());
+        assert_eq!(row_chunks(37), vec![32, 4, 1]);
+        assert_eq!(row_chunks(MAX_ROWS * 2 + 3), vec![MAX_ROWS, MAX_ROWS, 2, 1]);
+        for n in 0..300 {
+            let sizes = row_chunks(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
+        }
+        let items: Vec<u32> = (0..37).collect();
+        let chunks: Vec<&[u32]> = chunked(&items).collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [32, 4, 1]
+        );
+        assert_eq!(chunks.concat(), items);
     }
 }

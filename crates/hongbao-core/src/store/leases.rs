@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::Ledger;
 use super::codec::{self, fen_to_db};
 use super::db::{
-    Arg, DbError, Dialect, MAX_BINDS, Tx, dialect_of, fetch_with, placeholder, values_rows,
+    Arg, DbError, Dialect, Tx, chunked, dialect_of, fetch_with, placeholder, values_rows,
 };
 use super::payouts::{allocate, day_of, insert_attempt, insert_attempts, stored_request};
 use crate::model::{
@@ -297,49 +297,35 @@ async fn record_in(
     let sends = |attempts: &[AttemptRow]| {
         i64::try_from(attempts.iter().filter(|a| a.sends).count()).unwrap_or(0)
     };
+    // Outcomes of a kind in one statement, unless an id appears twice
+    // (then each on its own, in order: the second finds the lease gone).
     let ids: std::collections::HashSet<&str> =
         outcomes.iter().map(|(c, _, _)| c.id.as_str()).collect();
-    let mut applied: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if ids.len() == outcomes.len() {
-        let (mut accepted, mut retry, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-        for (claimed, transition, attempts) in outcomes {
-            let sends = sends(attempts);
-            match transition {
-                Transition::Accepted { .. } => accepted.push((claimed, transition, sends)),
-                Transition::Retry { .. } => retry.push((claimed, transition, sends)),
-                Transition::Failed { .. } => failed.push((claimed, transition, sends)),
-                Transition::Reissue => {
-                    if apply(tx, now, deployment, owner, claimed, transition, sends).await? {
-                        applied.insert(claimed.id.clone());
-                    }
-                }
+    let together = ids.len() == outcomes.len();
+    // Per outcome, in order: whether it was applied.
+    let mut done = vec![false; outcomes.len()];
+    let mut grouped: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let (mut accepted, mut retry, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (claimed, transition, attempts)) in outcomes.iter().enumerate() {
+        let one = (claimed, transition, sends(attempts));
+        match transition {
+            Transition::Reissue => {
+                done[i] = reissue(tx, now, deployment, owner, claimed, one.2).await?;
             }
-        }
-        for group in [accepted, retry, failed] {
-            for chunk in group.chunks(MAX_BINDS / 12) {
-                applied.extend(apply_many(tx, now, owner, chunk).await?);
-            }
-        }
-    } else {
-        for (claimed, transition, attempts) in outcomes {
-            if apply(
-                tx,
-                now,
-                deployment,
-                owner,
-                claimed,
-                transition,
-                sends(attempts),
-            )
-            .await?
-            {
-                applied.insert(claimed.id.clone());
-            }
+            _ if !together => done[i] = !apply_many(tx, now, owner, &[one]).await?.is_empty(),
+            Transition::Accepted { .. } => accepted.push(one),
+            Transition::Retry { .. } => retry.push(one),
+            Transition::Failed { .. } => failed.push(one),
         }
     }
-    let mut done = Vec::with_capacity(outcomes.len());
-    for (claimed, transition, _) in outcomes {
-        let ok = applied.contains(&claimed.id);
+    for group in [accepted, retry, failed] {
+        for chunk in chunked(&group) {
+            grouped.extend(apply_many(tx, now, owner, chunk).await?);
+        }
+    }
+    for (i, (claimed, transition, _)) in outcomes.iter().enumerate() {
+        let ok = done[i] || grouped.contains(&claimed.id);
+        done[i] = ok;
         // The prize's part of the outcome, in the same transaction.
         if ok
             && let Some(prize_id) = &claimed.prize_id
@@ -347,7 +333,6 @@ async fn record_in(
         {
             apply_prize_effect(tx, now, prize_id, &claimed.id, &effect).await?;
         }
-        done.push(ok);
     }
     Ok(done)
 }
@@ -457,13 +442,14 @@ async fn apply_many(
         .collect()
 }
 
-async fn apply(
+/// Records a reissue: the record waits under a new number (the old one's
+/// order can never be paid), only while `owner` holds its lease.
+async fn reissue(
     tx: &mut Tx,
     now: &str,
     deployment: &BillnoDeployment,
     owner: &str,
     claimed: &Claimed,
-    transition: &Transition,
     sends: i64,
 ) -> Result<bool, DbError> {
     // A record settled meanwhile (a callback told its final state) keeps it.
@@ -474,119 +460,45 @@ async fn apply(
     let release = format!(
         "in_flight = 0, lease_owner = NULL, lease_until = NULL, updated_at = {now}, attempts = attempts + $3"
     );
-    let done = match transition {
-        Transition::Accepted {
-            state,
-            follow_in_ms,
-        } => {
-            let sql = format!(
-                "UPDATE payouts SET status = $4, send_listid = COALESCE($5, send_listid), wechat_status = $6, \
-                 refund_amount = $7, package = COALESCE($8, package), err_code = NULL, message = NULL, zh_message = NULL, \
-                 due_at = NULL, needs_query = 0, retries = 0, \
-                 expires_at = CASE WHEN $4 = 'awaiting_confirmation' THEN COALESCE(expires_at, {now} + $10) ELSE expires_at END, \
-                 reconcile_at = CASE WHEN $9 < 0 THEN NULL ELSE {now} + $9 END, {release} {lease}"
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(claimed.id.clone())
-                .bind(owner.to_owned())
-                .bind(sends)
-                .bind(state.status.as_str())
-                .bind(state.external_id.as_deref().map(codec::storable))
-                .bind(codec::storable(&state.wechat_status))
-                .bind(state.refund_amount.map(fen_to_db))
-                .bind(state.package.as_deref().map(codec::storable))
-                .bind(follow_in_ms.unwrap_or(-1))
-                .bind(crate::model::transfer::CONFIRM_WINDOW_MS)
-                .execute(&mut **tx)
-                .await?
-        }
-        Transition::Retry {
-            status,
-            delay_ms,
-            needs_query,
-            merchant_refused,
-            code,
-        } => {
-            // The code seen and its words, for whoever looks at the record
-            // meanwhile (e.g. why it waits: the balance is too low).
-            let sql = format!(
-                "UPDATE payouts SET status = $4, due_at = {now} + $5, needs_query = $6, \
-                 merchant_refused = CASE WHEN $7 = 1 THEN 1 ELSE merchant_refused END, \
-                 err_code = COALESCE($8, err_code), message = COALESCE($9, message), \
-                 zh_message = COALESCE($10, zh_message), retries = retries + 1, {release} {lease}"
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(claimed.id.clone())
-                .bind(owner.to_owned())
-                .bind(sends)
-                .bind(status.as_str())
-                .bind(*delay_ms)
-                .bind(i64::from(*needs_query))
-                .bind(i64::from(*merchant_refused))
-                .bind(code.as_ref().map(|c| codec::storable(&c.code)))
-                .bind(code.as_ref().map(|c| codec::storable(&c.message)))
-                .bind(code.as_ref().map(|c| codec::storable(&c.zh_message)))
-                .execute(&mut **tx)
-                .await?
-        }
-        Transition::Failed { code, .. } => {
-            let sql = format!(
-                "UPDATE payouts SET status = 'failed', err_code = $4, message = $5, zh_message = $6, due_at = NULL, \
-                 needs_query = 0, {release} {lease}"
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(claimed.id.clone())
-                .bind(owner.to_owned())
-                .bind(sends)
-                .bind(codec::storable(&code.code))
-                .bind(codec::storable(&code.message))
-                .bind(codec::storable(&code.zh_message))
-                .execute(&mut **tx)
-                .await?
-        }
-        Transition::Reissue => {
-            let corrupt = |e: String| DbError::Sqlx(sqlx::Error::Decode(e.into()));
-            let mch_id: String = sqlx::query_scalar("SELECT mch_id FROM payouts WHERE id = $1")
-                .bind(claimed.id.clone())
-                .fetch_one(&mut **tx)
-                .await?;
-            let (date, day) = day_of(claimed.created_at_ms);
-            let sequence = allocate(tx, &mch_id, &day, 1).await?;
-            let mch_id = MchId::parse(&mch_id).map_err(|e| corrupt(e.message))?;
-            let billno = MchBillNo::generate_for(
-                &mch_id,
-                date,
-                deployment,
-                codec::whole(sequence, "a billno sequence")?,
+    let corrupt = |e: String| DbError::Sqlx(sqlx::Error::Decode(e.into()));
+    let mch_id: String = sqlx::query_scalar("SELECT mch_id FROM payouts WHERE id = $1")
+        .bind(claimed.id.clone())
+        .fetch_one(&mut **tx)
+        .await?;
+    let (date, day) = day_of(claimed.created_at_ms);
+    let sequence = allocate(tx, &mch_id, &day, 1).await?;
+    let mch_id = MchId::parse(&mch_id).map_err(|e| corrupt(e.message))?;
+    let billno = MchBillNo::generate_for(
+        &mch_id,
+        date,
+        deployment,
+        codec::whole(sequence, "a billno sequence")?,
+    )
+    .map_err(|e| corrupt(e.message))?;
+    let request = match &claimed.request {
+        RailRequest::Redpack { prepared, .. } => serde_json::to_string(
+            &crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?,
+        )
+        .expect("a request serialises"),
+        RailRequest::Transfer { prepared } => {
+            let out_bill_no = OutBillNo::parse(billno.as_str()).map_err(|e| corrupt(e.message))?;
+            crate::rail::transfer::to_stored(
+                &crate::rail::transfer::reissue(prepared, &out_bill_no).map_err(corrupt)?,
             )
-            .map_err(|e| corrupt(e.message))?;
-            let request = match &claimed.request {
-                RailRequest::Redpack { prepared, .. } => serde_json::to_string(
-                    &crate::rail::redpack::reissue(prepared, &billno).map_err(corrupt)?,
-                )
-                .expect("a request serialises"),
-                RailRequest::Transfer { prepared } => {
-                    let out_bill_no =
-                        OutBillNo::parse(billno.as_str()).map_err(|e| corrupt(e.message))?;
-                    crate::rail::transfer::to_stored(
-                        &crate::rail::transfer::reissue(prepared, &out_bill_no).map_err(corrupt)?,
-                    )
-                }
-            };
-            let sql = format!(
-                "UPDATE payouts SET mch_billno = $4, request = $5, status = 'pending', due_at = {now}, needs_query = 0, \
-                 merchant_refused = 0, retries = 0, err_code = NULL, {release} {lease}"
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(claimed.id.clone())
-                .bind(owner.to_owned())
-                .bind(sends)
-                .bind(billno.as_str().to_owned())
-                .bind(request)
-                .execute(&mut **tx)
-                .await?
         }
     };
+    let sql = format!(
+        "UPDATE payouts SET mch_billno = $4, request = $5, status = 'pending', due_at = {now}, needs_query = 0, \
+         merchant_refused = 0, retries = 0, err_code = NULL, {release} {lease}"
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(claimed.id.clone())
+        .bind(owner.to_owned())
+        .bind(sends)
+        .bind(billno.as_str().to_owned())
+        .bind(request)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::codec::{self, fen_to_db};
-use super::db::{Arg, Db, DbError, MAX_BINDS, Tx, dialect_of, execute_with, values_rows};
+use super::db::{Arg, Db, DbError, Tx, chunked, dialect_of, execute_with, values_rows};
 use super::{Ledger, new_id};
 use crate::model::{Attempt, AttemptRow, Kind, Rail, RailRequest, Redpack, Status, Valid, from_ms};
 use crate::rail::transfer;
@@ -392,14 +392,13 @@ pub(super) async fn insert_attempt(
     insert_attempts(tx, &[(payout_id, a)]).await
 }
 
-/// Inserts the attempts of several records, as few statements as the
-/// bind limit allows.
+/// Inserts the attempts of several records, many per statement.
 pub(super) async fn insert_attempts(
     tx: &mut Tx,
     attempts: &[(&str, &AttemptRow)],
 ) -> Result<(), DbError> {
     const COLUMNS: usize = 10;
-    for chunk in attempts.chunks(MAX_BINDS / COLUMNS) {
+    for chunk in chunked(attempts) {
         let sql = format!(
             "INSERT INTO attempts (id, payout_id, api, mch_billno, started_at, latency_ms, outcome, err_code, detail, answer) \
              VALUES {}",
@@ -637,18 +636,14 @@ const NEW_COLUMNS: &str = "id, tenant, merchant, mch_id, rail, kind, status, mch
      created_at, updated_at, due_at, campaign_line, err_code, message, zh_message";
 const NEW_COLUMN_COUNT: usize = 28;
 
-/// Inserts new rows (each the values of [`new_row`]), as few statements
-/// as the bind limit allows.
+/// Inserts new rows (each the values of [`new_row`]), many per statement.
 async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Arg>>) -> Result<(), DbError> {
-    let per_statement = MAX_BINDS / NEW_COLUMN_COUNT;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per_statement).collect();
+    for chunk in chunked(&rows) {
         let sql = format!(
             "INSERT INTO payouts ({NEW_COLUMNS}) VALUES {}",
             values_rows(dialect_of(tx), chunk.len(), NEW_COLUMN_COUNT, 1)
         );
-        execute_with(tx, sql, chunk.into_iter().flatten().collect()).await?;
+        execute_with(tx, sql, chunk.concat()).await?;
     }
     Ok(())
 }
