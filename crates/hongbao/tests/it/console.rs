@@ -32,6 +32,19 @@ impl Drop for Process {
     }
 }
 
+/// Kills its process and every process of its group when dropped:
+/// chromedriver, and the Chromium it started (which would outlive a
+/// chromedriver killed alone).
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.0.wait();
+    }
+}
+
 /// A WebDriver session.
 struct Browser {
     http: reqwest::Client,
@@ -228,11 +241,13 @@ async fn serve_in_sandbox_mode(dir: &Path) -> (Process, String, String) {
     );
 }
 
-async fn start_browser(http: &reqwest::Client, shots: PathBuf) -> (Process, Browser) {
+async fn start_browser(http: &reqwest::Client, shots: PathBuf) -> (Group, Browser) {
+    use std::os::unix::process::CommandExt;
     let port = free_port();
-    let driver = Process(
+    let driver = Group(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
