@@ -28,20 +28,9 @@ use hongbao_testkit::free_port;
 
 const TOKEN: &str = "bench-token-0123456789";
 
-/// Fields of `/proc/PID/stat` after the command's name, in clock ticks.
-fn stat_ticks(pid: &str, fields: [usize; 2]) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let all: Vec<&str> = rest.split_whitespace().collect();
-    fields
-        .iter()
-        .map(|i| all.get(*i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0))
-        .sum()
-}
-
 /// User + system CPU of this process's waited-for children.
 fn children_cpu() -> u64 {
-    stat_ticks("self", [13, 14])
+    common::stat_ticks("self", [13, 14])
 }
 
 /// Microseconds per payout between two readings of `small` and `large` payouts.

@@ -85,19 +85,7 @@ async fn round(server: &str, instances: usize, payouts: u32) {
         .build()
         .unwrap();
     for base in &bases {
-        let up = async {
-            loop {
-                if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-                    && r.status().is_success()
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), up)
-            .await
-            .expect("hongbao serve starts");
+        common::healthy(&http, base).await;
     }
 
     let started = Instant::now();

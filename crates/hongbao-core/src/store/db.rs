@@ -262,32 +262,33 @@ pub fn placeholder(dialect: Dialect, n: usize) -> String {
     }
 }
 
+/// `sql` with `args` bound in order.
+fn query_with(
+    sql: String,
+    args: impl IntoIterator<Item = Arg>,
+) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+    args.into_iter()
+        .fold(sqlx::query(AssertSqlSafe(sql)), |query, arg| match arg {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+        })
+}
+
 /// Runs `sql` with `args` bound in order; returns the rows it returned.
 pub async fn fetch_with(
     tx: &mut Tx,
     sql: String,
     args: Vec<Arg>,
 ) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for arg in args {
-        query = match arg {
-            Arg::Text(v) => query.bind(v),
-            Arg::Int(v) => query.bind(v),
-        };
-    }
-    Ok(query.fetch_all(&mut **tx).await?)
+    Ok(query_with(sql, args).fetch_all(&mut **tx).await?)
 }
 
 /// Runs `sql` with `args` bound in order; returns how many rows it changed.
 pub async fn execute_with(tx: &mut Tx, sql: String, args: Vec<Arg>) -> Result<u64, DbError> {
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for arg in args {
-        query = match arg {
-            Arg::Text(v) => query.bind(v),
-            Arg::Int(v) => query.bind(v),
-        };
-    }
-    Ok(query.execute(&mut **tx).await?.rows_affected())
+    Ok(query_with(sql, args)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// The connection a write transaction runs on (`BEGIN` has been issued;
@@ -757,16 +758,7 @@ impl Db {
         let (sql, args) = (sql.to_owned(), std::sync::Arc::new(args));
         self.write(|tx| {
             let (sql, args) = (sql.clone(), args.clone());
-            Box::pin(async move {
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for arg in args.iter() {
-                    query = match arg {
-                        Arg::Text(v) => query.bind(v.clone()),
-                        Arg::Int(v) => query.bind(*v),
-                    };
-                }
-                Ok(query.execute(&mut **tx).await?.rows_affected())
-            })
+            Box::pin(async move { execute_with(tx, sql, args.to_vec()).await })
         })
         .await
     }

@@ -49,16 +49,20 @@ impl Drop for Killed {
 /// User + system CPU of process `pid` (`self` for this one), in clock
 /// ticks (1/100 s on Linux).
 pub(crate) fn cpu_ticks(pid: &str) -> u64 {
+    stat_ticks(pid, [11, 12])
+}
+
+/// The sum of two fields of `/proc/PID/stat` after the command's name, in
+/// clock ticks: 11 and 12 the process's own user and system time, 13 and
+/// 14 those of its waited-for children.
+pub(crate) fn stat_ticks(pid: &str, fields: [usize; 2]) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
+    let all: Vec<&str> = rest.split_whitespace().collect();
+    fields
+        .iter()
+        .map(|i| all.get(*i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
 }
 
 /// A plain HTTP client (the workspace's one TLS stack, with ring).
@@ -84,6 +88,12 @@ pub(crate) async fn serve(config: &Path, port: u16, http: &reqwest::Client) -> (
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
+    healthy(http, &base).await;
+    (child, base)
+}
+
+/// Waits (at most 30 s) until the `hongbao serve` at `base` answers `/healthz`.
+pub(crate) async fn healthy(http: &reqwest::Client, base: &str) {
     let up = async {
         loop {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await
@@ -97,5 +107,4 @@ pub(crate) async fn serve(config: &Path, port: u16, http: &reqwest::Client) -> (
     tokio::time::timeout(Duration::from_secs(30), up)
         .await
         .expect("hongbao serve starts");
-    (child, base)
 }
