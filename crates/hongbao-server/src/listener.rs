@@ -189,6 +189,9 @@ struct Conn {
     evict: Notify,
     /// Already told.
     evicting: AtomicBool,
+    /// The request in progress has a body its handler has not read to the
+    /// end.
+    body_unread: AtomicBool,
 }
 
 impl Conn {
@@ -257,6 +260,7 @@ impl Open {
             phase: Mutex::new(Phase::Idle(Instant::now())),
             evict: Notify::new(),
             evicting: AtomicBool::new(false),
+            body_unread: AtomicBool::new(false),
         });
         self.conns().insert(conn.id, conn.clone());
         conn
@@ -464,18 +468,33 @@ async fn handle(
     stats: Arc<HttpStats>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Answer>, Infallible> {
-    let busy = Busy::new(conn);
+    let busy = Busy::new(conn.clone());
     let deadline = Instant::now() + limits.body_timeout;
     let request = request.map(|body| {
+        conn.body_unread
+            .store(!body.is_end_stream(), Ordering::Relaxed);
         axum::body::Body::new(TimedBody {
             body,
+            conn: conn.clone(),
             deadline,
             timer: None,
             stats,
             seconds: limits.body_timeout.as_secs(),
         })
     });
-    let response = tower_service::Service::call(&mut router, request).await?;
+    let mut response = tower_service::Service::call(&mut router, request).await?;
+    // An answer given before the body was read (a 413 from
+    // `Content-Length`, a 401, a 404) ends the connection, and says so.
+    // hyper would end it too once it finds the body unread, but it may
+    // have sent the head without `Connection: close` by then: the client
+    // would keep the connection and send its next request into one that
+    // is closing.
+    if conn.body_unread.load(Ordering::Relaxed) {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
     Ok(response.map(|body| Answer { body, _busy: busy }))
 }
 
@@ -527,6 +546,8 @@ impl Body for Answer {
 /// passed.
 struct TimedBody {
     body: Incoming,
+    /// Told when the body has been read to its end.
+    conn: Arc<Conn>,
     deadline: Instant,
     /// Set the first time the body is not ready.
     timer: Option<Pin<Box<Sleep>>>,
@@ -552,6 +573,9 @@ impl Body for TimedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            if frame.is_none() || this.body.is_end_stream() {
+                this.conn.body_unread.store(false, Ordering::Relaxed);
+            }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         let deadline = this.deadline;

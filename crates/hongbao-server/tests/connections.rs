@@ -278,6 +278,65 @@ async fn a_client_still_sending_a_refused_body_gets_the_413() {
     app.stop().await;
 }
 
+/// Whether an answer's head says `Connection: close`.
+fn says_close(head: &str) -> bool {
+    head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close")
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_given_before_the_body_is_read_says_the_connection_closes() {
+    let mut app = App::start(PATIENT).await;
+    // Part of a body is on the way when the answer is given: the server
+    // ends the connection after it, so the answer must say so, or the
+    // client sends its next request into a closing connection.
+    for (what, head) in [
+        (
+            "413 from Content-Length",
+            format!(
+                "POST /v1/redpacks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            ),
+        ),
+        (
+            "401 without a key",
+            "POST /v1/redpacks HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n"
+                .to_owned(),
+        ),
+    ] {
+        let mut stream = app.connect().await;
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&[b' '; 2000]);
+        send(&mut stream, &bytes).await;
+        let answer = read_answer(&mut stream, BOUND).await;
+        assert!(matches!(answer.status, 401 | 413), "{what}: {answer:?}");
+        assert!(says_close(&answer.head), "{what}: {}", answer.head);
+        assert!(
+            closed_within(&mut stream, BOUND).await,
+            "{what}: still open"
+        );
+    }
+    // A body read to its end keeps the connection for the next request.
+    let mut stream = app.connect().await;
+    let body = format!(r#"{{"re_openid": "{}", "total_amount": 0}}"#, openid(1));
+    let request = format!(
+        "POST /v1/redpacks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    send(&mut stream, request.as_bytes()).await;
+    let answer = read_answer(&mut stream, BOUND).await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    assert!(!says_close(&answer.head), "{}", answer.head);
+    send(&mut stream, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(read_answer(&mut stream, BOUND).await.status, 200);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_connection_cap_idle_connections_make_room_and_payouts_go_on() {
     let mut app = App::start(&format!("{PATIENT}\nmax_connections = 8")).await;
