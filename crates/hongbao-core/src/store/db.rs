@@ -304,8 +304,9 @@ impl Unfinished {
         self.0.as_mut().expect("a connection until finished")
     }
 
-    fn finished(&mut self) {
-        drop(self.0.take());
+    /// The transaction ended cleanly: the connection may serve the next.
+    fn finished(&mut self) -> PoolConnection<Any> {
+        self.0.take().expect("a connection until finished")
     }
 }
 
@@ -433,6 +434,14 @@ pub struct Db {
     /// another connection has written since its last transaction, and
     /// writers take turns anyway); on PostgreSQL the pool itself.
     writer: AnyPool,
+    /// SQLite's writing connection between transactions, kept out of its
+    /// pool: sqlx pings a connection each time it goes back to a pool (and
+    /// again when it is taken), two round trips to SQLite's thread per
+    /// transaction for nothing. Empty until the first write, and after a
+    /// transaction that did not end cleanly (its connection is closed; the
+    /// next write opens another). Held for the whole of a transaction, so
+    /// writers take turns here.
+    held: Arc<tokio::sync::Mutex<Option<PoolConnection<Any>>>>,
     dialect: Dialect,
     /// `now` in milliseconds, as an SQL expression of this dialect.
     now: &'static str,
@@ -448,6 +457,9 @@ pub struct Db {
 /// payout's writes touch stay in memory, read once, not again for every
 /// transaction. The reading connections keep SQLite's default (2 MiB).
 const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
+/// How long a write waits for SQLite's writing connection.
+const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 /// The options of a SQLite pool: WAL, `synchronous=FULL`, a busy timeout,
 /// foreign keys, and a page cache of `cache_kib` (SQLite's default if none).
@@ -505,14 +517,19 @@ impl Db {
             });
         let (pool, writer) = match dialect {
             Dialect::Sqlite => {
-                let pool = sqlite_options(options, None).connect(&url).await?;
+                // No ping before a read: a SQLite connection does not go
+                // stale, and one that fails is closed when it is handed back.
+                let pool = sqlite_options(options.test_before_acquire(false), None)
+                    .connect(&url)
+                    .await?;
                 // One writer, waiting its turn in the pool rather than in
                 // SQLite's busy handler; its cache holds the pages every
                 // payout touches (the due and lease indexes, the newest rows).
                 let writer = sqlite_options(
                     AnyPoolOptions::new()
-                        .acquire_timeout(Duration::from_secs(10))
-                        .max_connections(1),
+                        .acquire_timeout(WRITER_WAIT)
+                        .max_connections(1)
+                        .test_before_acquire(false),
                     Some(WRITER_CACHE_KIB),
                 )
                 .connect(&url)
@@ -535,6 +552,7 @@ impl Db {
         Ok(Db {
             pool,
             writer,
+            held: Arc::default(),
             dialect,
             now,
             now_us,
@@ -692,7 +710,19 @@ impl Db {
             Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
         >,
     {
-        let mut conn = Unfinished(Some(self.writer.acquire().await?));
+        let mut held = match self.dialect {
+            Dialect::Sqlite => Some(
+                tokio::time::timeout(WRITER_WAIT, self.held.lock())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?,
+            ),
+            Dialect::Postgres => None,
+        };
+        let conn = match held.as_mut().and_then(|h| h.take()) {
+            Some(conn) => conn,
+            None => self.writer.acquire().await?,
+        };
+        let mut conn = Unfinished(Some(conn));
         let tx = conn.get();
         let begin = match self.dialect {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
@@ -704,9 +734,16 @@ impl Db {
             Ok(Ok(_)) => tx.execute("COMMIT").await.map(drop),
             Ok(Err(_)) | Err(_) => tx.execute("ROLLBACK").await.map(drop),
         };
+        // A connection that ended its transaction cleanly waits for the
+        // next one (on SQLite) or goes back to its pool.
+        let mut keep = |conn: PoolConnection<Any>| {
+            if let Some(held) = held.as_mut() {
+                **held = Some(conn);
+            }
+        };
         match (outcome, end) {
             (Ok(value), Ok(())) => {
-                conn.finished();
+                keep(conn.finished());
                 Ok(value)
             }
             (Ok(_), Err(commit)) => {
@@ -717,7 +754,7 @@ impl Db {
             }
             (Err(e), rollback) => {
                 if rollback.is_ok() && !e.is_unavailable() {
-                    conn.finished();
+                    keep(conn.finished());
                 }
                 Err(e)
             }
@@ -765,6 +802,11 @@ impl Db {
 
     /// Closes the pools.
     pub async fn close(&self) {
+        // A pool's close waits for the connections taken from it.
+        let held = self.held.lock().await.take();
+        if let Some(conn) = held {
+            let _ = conn.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }

@@ -23,22 +23,30 @@ where
     db.write(move |tx| {
         let (mch_id, change) = (mch_id.clone(), change.clone());
         Box::pin(async move {
-            let sql = format!(
-                "INSERT INTO merchant_pace (mch_id, next_slot_us, slow_until_us) \
-                     VALUES ($1, {now_sql}, 0) ON CONFLICT (mch_id) DO NOTHING"
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(mch_id.clone())
-                .execute(&mut **tx)
-                .await?;
-            let sql = format!(
+            let select = format!(
                 "SELECT next_slot_us, slow_until_us, {now_sql} FROM merchant_pace \
                      WHERE mch_id = $1{lock}"
             );
-            let (next, slow_until, now): (i64, i64, i64) = sqlx::query_as(AssertSqlSafe(sql))
-                .bind(mch_id.clone())
-                .fetch_one(&mut **tx)
-                .await?;
+            // The row is made once, by the merchant's first reservation.
+            let mut row = None;
+            for _ in 0..2 {
+                row = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(select.clone()))
+                    .bind(mch_id.clone())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if row.is_some() {
+                    break;
+                }
+                let sql = format!(
+                    "INSERT INTO merchant_pace (mch_id, next_slot_us, slow_until_us) \
+                         VALUES ($1, {now_sql}, 0) ON CONFLICT (mch_id) DO NOTHING"
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(mch_id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            let (next, slow_until, now) = row.ok_or(sqlx::Error::RowNotFound)?;
             // The database's `now` was read just now: the local
             // clock at this moment is its counterpart.
             let local = Instant::now();
