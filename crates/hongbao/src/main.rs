@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, not the system's: a payout makes many small allocations on
+/// several threads, and glibc's malloc took about a tenth of `serve`'s CPU
+/// (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 
 /// Pay WeChat cash red packets (现金红包) exactly once.
