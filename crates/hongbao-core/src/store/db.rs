@@ -522,9 +522,10 @@ impl Db {
                 let pool = sqlite_options(options.test_before_acquire(false), None)
                     .connect(&url)
                     .await?;
-                // One writer, waiting its turn in the pool rather than in
-                // SQLite's busy handler; its cache holds the pages every
-                // payout touches (the due and lease indexes, the newest rows).
+                // One writer (writes take turns for `held`, not in SQLite's
+                // busy handler); this pool only opens it again after a
+                // failed transaction. Its cache holds the pages every payout
+                // touches (the due and lease indexes, the newest rows).
                 let writer = sqlite_options(
                     AnyPoolOptions::new()
                         .acquire_timeout(WRITER_WAIT)
