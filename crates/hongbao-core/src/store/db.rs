@@ -43,6 +43,14 @@ pub enum DbError {
         /// Why.
         source: std::io::Error,
     },
+    /// The commit of a transaction this write shared with others failed
+    /// (each of them is told the same error).
+    #[error("{0}")]
+    Commit(Arc<DbError>),
+    /// The transaction this write shared was undone by another write in it,
+    /// again and again: nothing of it was written.
+    #[error("database: the write was undone by others in its transaction; try again")]
+    Undone,
 }
 
 impl DbError {
@@ -50,6 +58,7 @@ impl DbError {
     /// refusing a statement): the API answers 503 for these.
     pub fn is_unavailable(&self) -> bool {
         match self {
+            DbError::Commit(e) => e.is_unavailable(),
             DbError::Sqlx(e) => {
                 matches!(
                     e,
@@ -68,6 +77,8 @@ impl DbError {
     /// or a serialization failure).
     fn is_retryable(&self) -> bool {
         match self {
+            DbError::Commit(e) => e.is_retryable(),
+            DbError::Undone => true,
             DbError::Sqlx(sqlx::Error::Database(d)) => {
                 let code = d.code();
                 let msg = d.message();
@@ -82,6 +93,7 @@ impl DbError {
     /// Whether the error is a unique-constraint violation.
     pub fn is_unique_violation(&self) -> bool {
         match self {
+            DbError::Commit(e) => e.is_unique_violation(),
             DbError::Sqlx(sqlx::Error::Database(d)) => {
                 matches!(d.code().as_deref(), Some("23505" | "2067" | "1555"))
                     || d.message().contains("UNIQUE constraint failed")
@@ -425,6 +437,133 @@ impl Arg {
     }
 }
 
+/// How many times a write runs when others sharing its transaction keep
+/// undoing it.
+const SHARED_RUNS: usize = 8;
+
+/// SQLite's writing connection and the transaction open on it.
+///
+/// Writes take turns on the connection. A write that finds no transaction
+/// open begins one; a write that finds one open joins it; each waits, its
+/// work done, for the transaction to commit. The first to wait queues the
+/// commit behind the writes already waiting for their turn, so that one
+/// commit (one WAL append and one fsync) serves all of them, as SQLite's
+/// own commits would serve one. Nobody is answered before the commit: a
+/// payout stored, claimed or recorded is on disk before anyone acts on it.
+///
+/// A write whose work fails undoes the whole transaction (SQLite has no
+/// undo of one part without a savepoint), and the writes that waited in it
+/// run again; work that may decline (`try_write`) and joins others marks a
+/// savepoint first, so that declining undoes only its own writes.
+#[derive(Debug, Default)]
+struct Writer {
+    /// Empty until the first write, and after a transaction that did not
+    /// end cleanly (its connection is closed; the next write opens
+    /// another). Kept out of its pool between writes: sqlx pings a
+    /// connection each time it goes back to a pool.
+    conn: Option<PoolConnection<Any>>,
+    /// A transaction is open on `conn`.
+    open: bool,
+    /// The writes done in it, waiting for its commit.
+    pending: Vec<tokio::sync::oneshot::Sender<Committed>>,
+    /// Commits so far.
+    commits: u64,
+}
+
+/// What became of a shared transaction, told to each write in it.
+#[derive(Debug)]
+enum Committed {
+    Yes,
+    /// Rolled back by another write's failure: run again.
+    Undone,
+    Failed(Arc<DbError>),
+}
+
+/// A write's part in a shared transaction.
+enum Shared<T, R> {
+    Done(Result<Result<T, R>, DbError>),
+    Undone,
+}
+
+impl Writer {
+    /// The open transaction is gone: the writes waiting in it run again.
+    fn undone(&mut self) {
+        self.open = false;
+        for tell in self.pending.drain(..) {
+            let _ = tell.send(Committed::Undone);
+        }
+    }
+
+    /// Commits the open transaction, if one is, and tells its writes.
+    async fn commit(&mut self) {
+        if !self.open {
+            return;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            self.undone();
+            return;
+        };
+        let result = conn.execute("COMMIT").await;
+        self.open = false;
+        self.commits += 1;
+        let told = match result {
+            Ok(_) => Committed::Yes,
+            Err(e) => {
+                // SQLite may already have rolled back; either way the
+                // connection is dropped, never reused.
+                let _ = conn.execute("ROLLBACK").await;
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.close_on_drop();
+                }
+                self.conn = None;
+                Committed::Failed(Arc::new(e.into()))
+            }
+        };
+        for tell in self.pending.drain(..) {
+            let _ = tell.send(match &told {
+                Committed::Yes => Committed::Yes,
+                Committed::Undone => Committed::Undone,
+                Committed::Failed(e) => Committed::Failed(e.clone()),
+            });
+        }
+    }
+}
+
+/// The shared transaction's commit, at its turn on the connection.
+async fn commit_shared(held: Arc<tokio::sync::Mutex<Writer>>) {
+    held.lock_owned().await.commit().await;
+}
+
+/// A write's turn on the writing connection. Dropped armed (the work
+/// failed in a way that leaves the transaction unknown, or the caller went
+/// away mid-write), it closes the connection, which undoes the open
+/// transaction, and tells the writes waiting in it to run again.
+struct Turn {
+    writer: tokio::sync::OwnedMutexGuard<Writer>,
+    armed: bool,
+}
+
+impl Turn {
+    fn conn(&mut self) -> &mut PoolConnection<Any> {
+        self.writer
+            .conn
+            .as_mut()
+            .expect("a connection during a turn")
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Some(conn) = self.writer.conn.as_mut() {
+                conn.close_on_drop();
+            }
+            self.writer.conn = None;
+            self.writer.undone();
+        }
+    }
+}
+
 /// A connection pool and its dialect.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -434,14 +573,10 @@ pub struct Db {
     /// another connection has written since its last transaction, and
     /// writers take turns anyway); on PostgreSQL the pool itself.
     writer: AnyPool,
-    /// SQLite's writing connection between transactions, kept out of its
-    /// pool: sqlx pings a connection each time it goes back to a pool (and
-    /// again when it is taken), two round trips to SQLite's thread per
-    /// transaction for nothing. Empty until the first write, and after a
-    /// transaction that did not end cleanly (its connection is closed; the
-    /// next write opens another). Held for the whole of a transaction, so
+    /// SQLite's writing connection and the transaction open on it, which
+    /// writes share (see [`Writer`]). Held for the whole of a write, so
     /// writers take turns here.
-    held: Arc<tokio::sync::Mutex<Option<PoolConnection<Any>>>>,
+    held: Arc<tokio::sync::Mutex<Writer>>,
     dialect: Dialect,
     /// `now` in milliseconds, as an SQL expression of this dialect.
     now: &'static str,
@@ -462,7 +597,8 @@ const WRITER_CACHE_KIB: u32 = 16 * 1024;
 const WRITER_WAIT: Duration = Duration::from_secs(10);
 
 /// The options of a SQLite pool: WAL, `synchronous=FULL`, a busy timeout,
-/// foreign keys, and a page cache of `cache_kib` (SQLite's default if none).
+/// foreign keys; for the writing connection (`cache_kib` given) a page
+/// cache of that size and statement journals in memory.
 fn sqlite_options(options: AnyPoolOptions, cache_kib: Option<u32>) -> AnyPoolOptions {
     options.after_connect(move |conn, _| {
         Box::pin(async move {
@@ -475,6 +611,12 @@ fn sqlite_options(options: AnyPoolOptions, cache_kib: Option<u32>) -> AnyPoolOpt
             if let Some(kib) = cache_kib {
                 let sql = format!("PRAGMA cache_size = -{kib}");
                 conn.execute(AssertSqlSafe(sql)).await?;
+                // A statement that writes many rows keeps a journal of the
+                // pages it changed, to undo itself alone if it fails; past
+                // 64 KiB SQLite spills it to a temporary file (created,
+                // written and deleted per statement). In memory it is a
+                // few hundred KiB at most: rows are written 64 at a time.
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
             }
             Ok(())
         })
@@ -659,10 +801,13 @@ impl Db {
         >,
     {
         let done = self
-            .try_write(move |tx| {
-                let work = work(tx);
-                Box::pin(async move { work.await.map(Ok::<T, std::convert::Infallible>) })
-            })
+            .write_with(
+                move |tx| {
+                    let work = work(tx);
+                    Box::pin(async move { work.await.map(Ok::<T, std::convert::Infallible>) })
+                },
+                false,
+            )
             .await?;
         Ok(match done {
             Ok(value) => value,
@@ -672,7 +817,22 @@ impl Db {
 
     /// As [`Db::write`], for work that may decide against itself: an
     /// `Ok(Err(_))` from `work` rolls the transaction back and is returned.
-    pub async fn try_write<T, R, F>(&self, mut work: F) -> Result<Result<T, R>, DbError>
+    pub async fn try_write<T, R, F>(&self, work: F) -> Result<Result<T, R>, DbError>
+    where
+        F: for<'t> FnMut(
+            &'t mut Tx,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
+        >,
+    {
+        self.write_with(work, true).await
+    }
+
+    async fn write_with<T, R, F>(
+        &self,
+        mut work: F,
+        may_decline: bool,
+    ) -> Result<Result<T, R>, DbError>
     where
         F: for<'t> FnMut(
             &'t mut Tx,
@@ -682,7 +842,7 @@ impl Db {
     {
         let mut delay = Duration::from_millis(5);
         for attempt in 0..8 {
-            let result = self.transaction(&mut work).await;
+            let result = self.transaction(&mut work, may_decline).await;
             match result {
                 Err(e) if e.is_retryable() && attempt < 7 => {
                     tokio::time::sleep(delay).await;
@@ -697,13 +857,15 @@ impl Db {
         unreachable!("the last attempt returns")
     }
 
-    /// One write transaction on a connection of its own. A connection is
-    /// only handed back to the pool once its transaction has ended cleanly:
-    /// one whose commit or rollback failed (a full disk, a read-only file),
-    /// or whose caller went away mid-transaction, is closed instead, so
-    /// that no later transaction inherits its state and a fresh connection
-    /// sees the file as it is now.
-    async fn transaction<T, R, F>(&self, work: &mut F) -> Result<Result<T, R>, DbError>
+    /// One write: on PostgreSQL a transaction of its own; on SQLite a part
+    /// of the transaction open on the writing connection (see [`Writer`]).
+    /// `may_decline`: the work may answer `Ok(Err(_))`, which undoes its
+    /// writes alone.
+    async fn transaction<T, R, F>(
+        &self,
+        work: &mut F,
+        may_decline: bool,
+    ) -> Result<Result<T, R>, DbError>
     where
         F: for<'t> FnMut(
             &'t mut Tx,
@@ -711,54 +873,161 @@ impl Db {
             Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
         >,
     {
-        let mut held = match self.dialect {
-            Dialect::Sqlite => Some(
-                tokio::time::timeout(WRITER_WAIT, self.held.lock())
-                    .await
-                    .map_err(|_| sqlx::Error::PoolTimedOut)?,
-            ),
-            Dialect::Postgres => None,
-        };
-        let conn = match held.as_mut().and_then(|h| h.take()) {
-            Some(conn) => conn,
-            None => self.writer.acquire().await?,
-        };
-        let mut conn = Unfinished(Some(conn));
+        match self.dialect {
+            Dialect::Postgres => self.own_transaction(work).await,
+            Dialect::Sqlite => {
+                // A write undone by another's failure in their shared
+                // transaction runs again (nothing of it was written).
+                for _ in 0..SHARED_RUNS {
+                    match self.shared_transaction(work, may_decline).await {
+                        Shared::Done(result) => return result,
+                        Shared::Undone => continue,
+                    }
+                }
+                Err(DbError::Undone)
+            }
+        }
+    }
+
+    /// One write transaction on a pooled connection of its own. The
+    /// connection is only handed back to the pool once its transaction has
+    /// ended cleanly: one whose commit or rollback failed (a full disk, a
+    /// read-only file), or whose caller went away mid-transaction, is
+    /// closed instead, so that no later transaction inherits its state.
+    async fn own_transaction<T, R, F>(&self, work: &mut F) -> Result<Result<T, R>, DbError>
+    where
+        F: for<'t> FnMut(
+            &'t mut Tx,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
+        >,
+    {
+        let mut conn = Unfinished(Some(self.writer.acquire().await?));
         let tx = conn.get();
-        let begin = match self.dialect {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        };
-        tx.execute(begin).await?;
+        tx.execute("BEGIN").await?;
         let outcome = work(tx).await;
         let end = match &outcome {
             Ok(Ok(_)) => tx.execute("COMMIT").await.map(drop),
             Ok(Err(_)) | Err(_) => tx.execute("ROLLBACK").await.map(drop),
         };
-        // A connection that ended its transaction cleanly waits for the
-        // next one (on SQLite) or goes back to its pool.
-        let mut keep = |conn: PoolConnection<Any>| {
-            if let Some(held) = held.as_mut() {
-                **held = Some(conn);
-            }
-        };
         match (outcome, end) {
             (Ok(value), Ok(())) => {
-                keep(conn.finished());
+                drop(conn.finished());
                 Ok(value)
             }
             (Ok(_), Err(commit)) => {
-                // SQLite may already have rolled back; either way the
-                // connection is dropped, never reused.
                 let _ = tx.execute("ROLLBACK").await;
                 Err(commit.into())
             }
             (Err(e), rollback) => {
                 if rollback.is_ok() && !e.is_unavailable() {
-                    keep(conn.finished());
+                    drop(conn.finished());
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// One write on SQLite's writing connection, in the transaction open
+    /// there (or one it begins). Its caller is answered once that
+    /// transaction has committed: by then every write that shared it is on
+    /// disk.
+    async fn shared_transaction<T, R, F>(&self, work: &mut F, may_decline: bool) -> Shared<T, R>
+    where
+        F: for<'t> FnMut(
+            &'t mut Tx,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
+        >,
+    {
+        let done = |result| Shared::Done(result);
+        let waited = tokio::time::timeout(WRITER_WAIT, self.held.clone().lock_owned()).await;
+        let Ok(writer) = waited else {
+            return done(Err(sqlx::Error::PoolTimedOut.into()));
+        };
+        let mut turn = Turn {
+            writer,
+            armed: true,
+        };
+        if turn.writer.conn.is_none() {
+            match self.writer.acquire().await {
+                Ok(conn) => turn.writer.conn = Some(conn),
+                Err(e) => {
+                    turn.armed = false;
+                    return done(Err(e.into()));
+                }
+            }
+        }
+        // Others' writes wait in the open transaction for its commit.
+        let joined = turn.writer.open;
+        if !joined {
+            if let Err(e) = turn.conn().execute("BEGIN IMMEDIATE").await {
+                // No transaction: the connection is closed (the guard), so
+                // that the next write starts from a fresh one.
+                return done(Err(e.into()));
+            }
+            turn.writer.open = true;
+        }
+        // Work that may decline, joining others, marks where its own
+        // writes begin, so that declining or failing undoes only those.
+        let savepoint = joined && may_decline;
+        if savepoint && let Err(e) = turn.conn().execute("SAVEPOINT one_write").await {
+            return done(Err(e.into()));
+        }
+        let outcome = work(turn.conn()).await;
+        let kept = match (&outcome, savepoint) {
+            (Ok(Ok(_)), false) => true,
+            (Ok(Ok(_)), true) => turn.conn().execute("RELEASE one_write").await.is_ok(),
+            (Ok(Err(_)) | Err(_), true) => {
+                let undone = turn
+                    .conn()
+                    .execute("ROLLBACK TO one_write")
+                    .await
+                    .and(Ok(()));
+                undone.is_ok() && turn.conn().execute("RELEASE one_write").await.is_ok()
+            }
+            (Ok(Err(_)) | Err(_), false) => false,
+        };
+        if !kept {
+            // The whole transaction is undone, others' writes with it:
+            // they run again. (A connection whose rollback failed, or that
+            // cannot be used now, is closed by the guard: that undoes it.)
+            let rolled_back = turn.conn().execute("ROLLBACK").await.is_ok();
+            turn.writer.undone();
+            let failed = outcome.as_ref().err();
+            if rolled_back && !failed.is_some_and(DbError::is_unavailable) {
+                turn.armed = false;
+            }
+            return match outcome {
+                // Its savepoint could not be released: it runs again too.
+                Ok(Ok(_)) => Shared::Undone,
+                other => done(other),
+            };
+        }
+        if outcome.is_err() {
+            // Failed, its writes undone to the savepoint; others' stay.
+            turn.armed = false;
+            return done(outcome);
+        }
+        // Kept (or declined after reading others' writes): answered when
+        // the transaction commits. The first write waiting for it queues
+        // the commit behind the writes waiting now, which join it.
+        let (tell, told) = tokio::sync::oneshot::channel();
+        turn.writer.pending.push(tell);
+        let first = turn.writer.pending.len() == 1;
+        turn.armed = false;
+        drop(turn);
+        if first {
+            // A task of its own: a caller that goes away does not stop it.
+            tokio::spawn(commit_shared(self.held.clone()));
+        }
+        match told.await {
+            Ok(Committed::Yes) => done(outcome),
+            Ok(Committed::Undone) => Shared::Undone,
+            Ok(Committed::Failed(e)) => done(Err(DbError::Commit(e))),
+            // The committing task was stopped (the runtime is shutting
+            // down): whether it committed is not known.
+            Err(_) => done(Err(sqlx::Error::WorkerCrashed.into())),
         }
     }
 
@@ -770,13 +1039,16 @@ impl Db {
              ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
             now = self.now
         );
-        self.transaction(&mut |tx| {
-            let sql = sql.clone();
-            Box::pin(async move {
-                sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
-                Ok(Ok::<(), std::convert::Infallible>(()))
-            })
-        })
+        self.transaction(
+            &mut |tx| {
+                let sql = sql.clone();
+                Box::pin(async move {
+                    sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+                    Ok(Ok::<(), std::convert::Infallible>(()))
+                })
+            },
+            false,
+        )
         .await
         .map(|_| ())
     }
@@ -803,11 +1075,14 @@ impl Db {
 
     /// Closes the pools.
     pub async fn close(&self) {
-        // A pool's close waits for the connections taken from it.
-        let held = self.held.lock().await.take();
-        if let Some(conn) = held {
+        // Writes waiting for their commit are committed first; a pool's
+        // close waits for the connections taken from it.
+        let mut writer = self.held.clone().lock_owned().await;
+        writer.commit().await;
+        if let Some(conn) = writer.conn.take() {
             let _ = conn.close().await;
         }
+        drop(writer);
         self.writer.close().await;
         self.pool.close().await;
     }
@@ -816,6 +1091,178 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn scratch() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.execute(
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, who TEXT NOT NULL)",
+            vec![],
+        )
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    async fn rows(db: &Db) -> Vec<(i64, String)> {
+        sqlx::query_as("SELECT id, who FROM t ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+    }
+
+    async fn commits(db: &Db) -> u64 {
+        db.held.lock().await.commits
+    }
+
+    /// A write of row `id` that counts its runs.
+    fn insert(
+        db: &Db,
+        id: i64,
+        runs: &Arc<AtomicUsize>,
+    ) -> tokio::task::JoinHandle<Result<(), DbError>> {
+        let (db, runs) = (db.clone(), runs.clone());
+        tokio::spawn(async move {
+            db.write(move |tx| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (id, who) VALUES (?, 'w')")
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+        })
+    }
+
+    /// Lets the spawned writes queue for the writing connection, in order.
+    async fn queue() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_waiting_together_share_one_commit_and_are_answered_after_it() {
+        let (_dir, db) = scratch().await;
+        let before = commits(&db).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let turn = db.held.clone().lock_owned().await;
+        let writes: Vec<_> = (1..=5).map(|id| insert(&db, id, &runs)).collect();
+        queue().await;
+        drop(turn);
+        for write in writes {
+            write.await.unwrap().unwrap();
+            // Answered only once on disk: another connection reads it.
+        }
+        assert_eq!(rows(&db).await.len(), 5);
+        assert_eq!(runs.load(Ordering::SeqCst), 5);
+        assert_eq!(commits(&db).await - before, 1, "five writes, one commit");
+        // A write alone commits alone, at once.
+        insert(&db, 6, &runs).await.unwrap().unwrap();
+        assert_eq!(commits(&db).await - before, 2);
+        assert_eq!(rows(&db).await.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_undoes_its_transaction_and_the_writes_in_it_run_again() {
+        let (_dir, db) = scratch().await;
+        let (a_runs, b_runs, c_runs) = Default::default();
+        let turn = db.held.clone().lock_owned().await;
+        let a = insert(&db, 1, &a_runs);
+        queue().await;
+        // The same row again: the primary key refuses it.
+        let b = insert(&db, 1, &b_runs);
+        queue().await;
+        let c = insert(&db, 3, &c_runs);
+        queue().await;
+        drop(turn);
+        let (a, b, c) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
+        assert!(a.is_ok() && c.is_ok(), "{a:?} {c:?}");
+        assert!(b.unwrap_err().is_unique_violation());
+        assert_eq!(
+            a_runs.load(Ordering::SeqCst),
+            2,
+            "undone with b, then again"
+        );
+        let rows: Vec<i64> = rows(&db).await.into_iter().map(|r| r.0).collect();
+        assert_eq!(rows, [1, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_goes_away_undoes_only_what_it_shared_which_runs_again() {
+        let (_dir, db) = scratch().await;
+        let a_runs = Arc::new(AtomicUsize::new(0));
+        let turn = db.held.clone().lock_owned().await;
+        let a = insert(&db, 1, &a_runs);
+        queue().await;
+        let (started, started_rx) = tokio::sync::oneshot::channel();
+        let started = std::sync::Mutex::new(Some(started));
+        let stuck = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    let started = started.lock().unwrap().take();
+                    Box::pin(async move {
+                        sqlx::query("INSERT INTO t (id, who) VALUES (2, 'gone')")
+                            .execute(&mut **tx)
+                            .await?;
+                        if let Some(started) = started {
+                            let _ = started.send(());
+                        }
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    })
+                })
+                .await
+            })
+        };
+        queue().await;
+        drop(turn);
+        started_rx.await.unwrap();
+        stuck.abort();
+        assert!(stuck.await.unwrap_err().is_cancelled());
+        a.await.unwrap().unwrap();
+        assert_eq!(a_runs.load(Ordering::SeqCst), 2);
+        assert_eq!(rows(&db).await, [(1, "w".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn work_that_declines_in_a_shared_transaction_undoes_only_its_own_writes() {
+        let (_dir, db) = scratch().await;
+        let a_runs = Arc::new(AtomicUsize::new(0));
+        let turn = db.held.clone().lock_owned().await;
+        let a = insert(&db, 1, &a_runs);
+        queue().await;
+        let declined = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.try_write(|tx| {
+                    Box::pin(async move {
+                        sqlx::query("INSERT INTO t (id, who) VALUES (2, 'declined')")
+                            .execute(&mut **tx)
+                            .await?;
+                        // It saw a's row, not yet committed, and declines.
+                        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+                            .fetch_one(&mut **tx)
+                            .await?;
+                        Ok(Err::<(), i64>(seen))
+                    })
+                })
+                .await
+            })
+        };
+        queue().await;
+        drop(turn);
+        assert_eq!(declined.await.unwrap().unwrap(), Err(2));
+        a.await.unwrap().unwrap();
+        assert_eq!(a_runs.load(Ordering::SeqCst), 1, "a's write was kept");
+        assert_eq!(rows(&db).await, [(1, "w".to_owned())]);
+    }
 
     #[test]
     fn rows_are_split_into_few_statement_shapes() {
