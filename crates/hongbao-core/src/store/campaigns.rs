@@ -216,7 +216,8 @@ pub async fn records(
     after: i64,
     limit: u64,
 ) -> Result<Vec<(i64, Redpack)>, DbError> {
-    let rows = sqlx::query("SELECT id, campaign_line FROM payouts WHERE campaign_id = $1 AND campaign_line > $2 ORDER BY campaign_line LIMIT $3")
+    // `LIMIT ($3 + 0)`: see the claim in `Ledger::new`.
+    let rows = sqlx::query("SELECT id, campaign_line FROM payouts WHERE campaign_id = $1 AND campaign_line > $2 ORDER BY campaign_line LIMIT ($3 + 0)")
         .bind(id)
         .bind(after)
         .bind(codec::to_db(limit))

@@ -142,10 +142,11 @@ impl Ledger {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        // `LIMIT ($4 + 0)`: see the claim in `Ledger::new`.
         let sql = format!(
             "UPDATE payouts SET lease_owner = $1, lease_until = {now} + $2 \
              WHERE id IN (SELECT id FROM payouts WHERE merchant = $3 AND reconcile_at <= {now} \
-               AND (lease_until IS NULL OR lease_until < {now}) ORDER BY reconcile_at LIMIT $4{lock}) \
+               AND (lease_until IS NULL OR lease_until < {now}) ORDER BY reconcile_at LIMIT ($4 + 0){lock}) \
              RETURNING id, rail, mch_billno, reconciles, created_at, {now} AS claimed_at"
         );
         let (owner, merchant) = (owner.to_owned(), merchant.to_owned());
@@ -264,11 +265,16 @@ impl Ledger {
     /// claimable at once, and queried first if they were mid-call.
     pub async fn release(&self, owner: &str) -> Result<u64, DbError> {
         let owner = owner.to_owned();
+        let now = self.db.now_sql();
         self.db
             .write(|tx| {
                 let owner = owner.clone();
                 Box::pin(async move {
-                    let done = sqlx::query("UPDATE payouts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+                    let sql = format!(
+                        "UPDATE payouts SET lease_owner = NULL, lease_until = NULL, \
+                         due_at = CASE WHEN due_at IS NULL THEN NULL ELSE {now} END WHERE lease_owner = $1"
+                    );
+                    let done = sqlx::query(AssertSqlSafe(sql))
                         .bind(owner)
                         .execute(&mut **tx)
                         .await?;

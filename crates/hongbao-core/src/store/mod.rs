@@ -67,15 +67,21 @@ impl Ledger {
         // left mid-call by a vanished owner must be queried first. A paused
         // merchant's records are never claimed: the pause is written before
         // the outcome that caused it, so a claim that sees the record due
-        // again also sees the pause.
+        // again also sees the pause. A claimed record is due again when
+        // its lease ends (if its owner vanished): the claims that follow
+        // do not walk past the records in flight in the index of due ones.
+        // `LIMIT ($4 + 0)`, not `LIMIT $4`:
+        // SQLite plans a bare parameter in LIMIT as the value bound when
+        // the statement was prepared, so that binding another value (every
+        // claim binds one) makes it prepare the statement again.
         let claim_sql = format!(
             "UPDATE payouts SET needs_query = CASE WHEN in_flight = 1 THEN 1 ELSE needs_query END, \
-             in_flight = 1, lease_owner = $1, lease_until = {now} + $2 \
+             in_flight = 1, lease_owner = $1, lease_until = {now} + $2, due_at = {now} + $2 \
              WHERE id IN (SELECT id FROM payouts WHERE merchant = $3 AND due_at <= {now} \
                AND (lease_until IS NULL OR lease_until < {now}) {{scope}} \
                AND NOT EXISTS (SELECT 1 FROM merchant_pauses WHERE merchant_pauses.merchant = $3) \
                AND (campaign_id IS NULL OR campaign_id NOT IN (SELECT id FROM campaigns WHERE paused = 1)) \
-               ORDER BY due_at LIMIT $4{lock}) \
+               ORDER BY due_at LIMIT ($4 + 0){lock}) \
              RETURNING id, merchant, rail, kind, status, request, needs_query, merchant_refused, retries, created_at, \
                err_code, prize_id, campaign_id, {now} AS claimed_at"
         );
