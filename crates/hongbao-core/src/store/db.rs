@@ -307,6 +307,11 @@ pub async fn execute_with(tx: &mut Tx, sql: String, args: Vec<Arg>) -> Result<u6
 /// [`Db::write`] commits or rolls back).
 pub type Tx = PoolConnection<Any>;
 
+/// What a write's work returns: its value, or (for `try_write`) its
+/// reason to decline, once its statements on the transaction have run.
+pub type WorkFuture<'t, T, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>>;
+
 /// A pooled connection in the middle of a transaction: closed, not handed
 /// back, unless the transaction ended cleanly.
 struct Unfinished(Option<PoolConnection<Any>>);
@@ -471,7 +476,7 @@ struct Writer {
 }
 
 /// What became of a shared transaction, told to each write in it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Committed {
     Yes,
     /// Rolled back by another write's failure: run again.
@@ -520,11 +525,7 @@ impl Writer {
             }
         };
         for tell in self.pending.drain(..) {
-            let _ = tell.send(match &told {
-                Committed::Yes => Committed::Yes,
-                Committed::Undone => Committed::Undone,
-                Committed::Failed(e) => Committed::Failed(e.clone()),
-            });
+            let _ = tell.send(told.clone());
         }
     }
 }
@@ -819,11 +820,7 @@ impl Db {
     /// `Ok(Err(_))` from `work` rolls the transaction back and is returned.
     pub async fn try_write<T, R, F>(&self, work: F) -> Result<Result<T, R>, DbError>
     where
-        F: for<'t> FnMut(
-            &'t mut Tx,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
-        >,
+        F: for<'t> FnMut(&'t mut Tx) -> WorkFuture<'t, T, R>,
     {
         self.write_with(work, true).await
     }
@@ -834,11 +831,7 @@ impl Db {
         may_decline: bool,
     ) -> Result<Result<T, R>, DbError>
     where
-        F: for<'t> FnMut(
-            &'t mut Tx,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
-        >,
+        F: for<'t> FnMut(&'t mut Tx) -> WorkFuture<'t, T, R>,
     {
         let mut delay = Duration::from_millis(5);
         for attempt in 0..8 {
@@ -867,11 +860,7 @@ impl Db {
         may_decline: bool,
     ) -> Result<Result<T, R>, DbError>
     where
-        F: for<'t> FnMut(
-            &'t mut Tx,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
-        >,
+        F: for<'t> FnMut(&'t mut Tx) -> WorkFuture<'t, T, R>,
     {
         match self.dialect {
             Dialect::Postgres => self.own_transaction(work).await,
@@ -896,11 +885,7 @@ impl Db {
     /// closed instead, so that no later transaction inherits its state.
     async fn own_transaction<T, R, F>(&self, work: &mut F) -> Result<Result<T, R>, DbError>
     where
-        F: for<'t> FnMut(
-            &'t mut Tx,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
-        >,
+        F: for<'t> FnMut(&'t mut Tx) -> WorkFuture<'t, T, R>,
     {
         let mut conn = Unfinished(Some(self.writer.acquire().await?));
         let tx = conn.get();
@@ -934,11 +919,7 @@ impl Db {
     /// disk.
     async fn shared_transaction<T, R, F>(&self, work: &mut F, may_decline: bool) -> Shared<T, R>
     where
-        F: for<'t> FnMut(
-            &'t mut Tx,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<Result<T, R>, DbError>> + Send + 't>,
-        >,
+        F: for<'t> FnMut(&'t mut Tx) -> WorkFuture<'t, T, R>,
     {
         let done = |result| Shared::Done(result);
         let waited = tokio::time::timeout(WRITER_WAIT, self.held.clone().lock_owned()).await;
@@ -979,12 +960,8 @@ impl Db {
             (Ok(Ok(_)), false) => true,
             (Ok(Ok(_)), true) => turn.conn().execute("RELEASE one_write").await.is_ok(),
             (Ok(Err(_)) | Err(_), true) => {
-                let undone = turn
-                    .conn()
-                    .execute("ROLLBACK TO one_write")
-                    .await
-                    .and(Ok(()));
-                undone.is_ok() && turn.conn().execute("RELEASE one_write").await.is_ok()
+                turn.conn().execute("ROLLBACK TO one_write").await.is_ok()
+                    && turn.conn().execute("RELEASE one_write").await.is_ok()
             }
             (Ok(Err(_)) | Err(_), false) => false,
         };
