@@ -215,7 +215,13 @@ async fn merchant_loop(
             break;
         }
         let mut idle = true;
-        let paused = read_pauses(&shared, &name).await;
+        // Pauses read within PAUSES_FRESH stand (every call checks them
+        // again before it starts): a busy loop claims without a read.
+        let paused = if pauses_stale(&shared, &name) {
+            read_pauses(&shared, &name).await
+        } else {
+            Ok(!shared.events.may_call(&name, None))
+        };
         match paused {
             Ok(false) => {
                 let max = shared.config.max_in_flight;
@@ -301,14 +307,23 @@ async fn merchant_loop(
     let _ = tokio::time::timeout(Duration::from_secs(30), in_flight.acquire_many(all)).await;
 }
 
+/// Whether the pauses of `merchant` were last read [`PAUSES_FRESH`] ago or
+/// more; `true` makes the caller the one to read them now (one reader at
+/// a time: the others obey what it last read).
+fn pauses_stale(shared: &Shared, merchant: &str) -> bool {
+    let mut read = shared.pauses_read.lock().expect("pauses_read lock");
+    let stale = read
+        .get(merchant)
+        .is_none_or(|at| at.elapsed() >= PAUSES_FRESH);
+    if stale {
+        read.insert(merchant.to_owned(), Instant::now());
+    }
+    stale
+}
+
 /// Reads from the database whether `merchant` is paused, and which
 /// campaigns are, for the calls about to start.
 async fn read_pauses(shared: &Shared, merchant: &str) -> Result<bool, crate::store::db::DbError> {
-    shared
-        .pauses_read
-        .lock()
-        .expect("pauses_read lock")
-        .insert(merchant.to_owned(), Instant::now());
     let epoch = shared.events.pause_epoch();
     let paused = shared.ledger.is_paused(merchant).await?;
     shared.events.merchant_pause_read(merchant, paused, epoch);
@@ -321,18 +336,7 @@ async fn read_pauses(shared: &Shared, merchant: &str) -> Result<bool, crate::sto
 /// pauses at most [`PAUSES_FRESH`] old. Should the database not answer,
 /// the pauses known are obeyed.
 async fn may_call(shared: &Shared, merchant: &str, campaign: Option<&str>) -> bool {
-    // One reader at a time: the others obey what it last read.
-    let stale = {
-        let mut read = shared.pauses_read.lock().expect("pauses_read lock");
-        let stale = read
-            .get(merchant)
-            .is_none_or(|at| at.elapsed() >= PAUSES_FRESH);
-        if stale {
-            read.insert(merchant.to_owned(), Instant::now());
-        }
-        stale
-    };
-    if stale && let Err(e) = read_pauses(shared, merchant).await {
+    if pauses_stale(shared, merchant) && let Err(e) = read_pauses(shared, merchant).await {
         tracing::debug!(%merchant, "pauses not read: {e}");
     }
     shared.events.may_call(merchant, campaign)
