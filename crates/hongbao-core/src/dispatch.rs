@@ -336,7 +336,9 @@ async fn read_pauses(shared: &Shared, merchant: &str) -> Result<bool, crate::sto
 /// pauses at most [`PAUSES_FRESH`] old. Should the database not answer,
 /// the pauses known are obeyed.
 async fn may_call(shared: &Shared, merchant: &str, campaign: Option<&str>) -> bool {
-    if pauses_stale(shared, merchant) && let Err(e) = read_pauses(shared, merchant).await {
+    if pauses_stale(shared, merchant)
+        && let Err(e) = read_pauses(shared, merchant).await
+    {
         tracing::debug!(%merchant, "pauses not read: {e}");
     }
     shared.events.may_call(merchant, campaign)

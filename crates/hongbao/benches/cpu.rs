@@ -16,6 +16,9 @@
 //!   sequential sends on keep-alive connections, each prepared, signed,
 //!   sent, its answer parsed and classified, in a task of the runtime (as
 //!   the dispatcher makes them).
+//! - the floor: a bare round trip on loopback TCP of the same sizes, in
+//!   this process, against an echo in another: the kernel's part of any
+//!   call, which no client avoids (it tells machines apart).
 
 mod common;
 
@@ -268,13 +271,66 @@ async fn library(merchant_toml: &str, dir: &Path, small: u32, large: u32) -> u64
     .unwrap()
 }
 
+/// The floor of one call on this machine: a bare round trip on loopback
+/// TCP, sequential, of the sizes of a send and its answer (819 and 750
+/// bytes), against an echo in a process of its own (Python's standard
+/// library, none of its CPU counted). No TLS, no HTTP, no XML: what is
+/// left is the kernel's part, which every client pays. `None` without
+/// `python3`.
+async fn floor(small: u32, large: u32) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = free_port();
+    let echo = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('127.0.0.1',{port}))\ns.listen(1)\nc,_=s.accept()\n\
+         c.setsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY,1)\nanswer=b'x'*750\n\
+         while c.recv(4096):\n    c.sendall(answer)\n"
+    );
+    let child = Command::new("python3")
+        .args(["-c", &echo])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let _child = common::Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            break stream;
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stream.set_nodelay(true).ok()?;
+    let task = tokio::spawn(async move {
+        let (request, mut answer) = (vec![b'r'; 819], vec![0u8; 4096]);
+        let mut at_small = 0;
+        for i in 0..large {
+            if i == small {
+                at_small = common::cpu_ticks("self");
+            }
+            stream.write_all(&request).await.unwrap();
+            let mut got = 0;
+            while got < 750 {
+                let n = stream.read(&mut answer).await.unwrap();
+                assert!(n > 0, "the echo closed");
+                got += n;
+            }
+        }
+        per_payout(at_small, common::cpu_ticks("self"), small, large)
+    });
+    Some(task.await.unwrap())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let numbers: Vec<u32> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let small = numbers.first().copied().unwrap_or(500);
     let large = numbers.get(1).copied().unwrap_or(2_500);
     assert!(small < large, "SMALL must be less than LARGE");
-    let paths = ["campaign", "serve", "library"];
+    let paths = ["campaign", "serve", "library", "floor"];
     let chosen: Vec<&str> = paths
         .into_iter()
         .filter(|p| args.iter().any(|a| a == p))
@@ -306,6 +362,14 @@ fn main() {
         if runs("library") {
             let library = library(&merchant, dir.path(), small, large).await;
             println!("  hongbao-wxpay alone, sequential sends on keep-alive:             {library} µs");
+        }
+        if runs("floor") {
+            match floor(small, large).await {
+                Some(floor) => println!(
+                    "  floor: a bare loopback TCP round trip of a send's sizes:         {floor} µs"
+                ),
+                None => println!("  floor: not measured (no python3 for the echo)"),
+            }
         }
     });
 }
