@@ -36,7 +36,11 @@ impl Reply {
         let reply = Reply {
             api,
             doc,
-            raw: String::from_utf8_lossy(body).into_owned(),
+            // Parsed, so UTF-8: checked again, not copied char by char.
+            raw: std::str::from_utf8(body).map_or_else(
+                |_| String::from_utf8_lossy(body).into_owned(),
+                str::to_owned,
+            ),
         };
         if api.signs_response() && reply.is_success() {
             let Some(sign) = reply.doc.get("sign") else {

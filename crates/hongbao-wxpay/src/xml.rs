@@ -137,18 +137,24 @@ pub fn precheck(body: &[u8]) -> Result<&str, XmlError> {
     // (DOCTYPE, ENTITY, ELEMENT, ATTLIST): never needed, refused outright.
     // The content of a CDATA section or comment is skipped whole: a text
     // value may itself contain `<!`.
-    let mut rest = text;
-    while let Some(at) = rest.find("<!") {
-        let after = &rest[at + 2..];
-        let end = if let Some(content) = after.strip_prefix("[CDATA[") {
-            content.find("]]>").map(|e| &content[e + 3..])
-        } else if let Some(content) = after.strip_prefix("--") {
-            content.find("-->").map(|e| &content[e + 3..])
+    // (Bytes and memchr: `str::find` sets up a searcher for every call,
+    // and an answer has a dozen CDATA sections.)
+    let mut rest = text.as_bytes();
+    while let Some(at) = memchr::memchr(b'<', rest) {
+        let after = &rest[at + 1..];
+        let Some(after) = after.strip_prefix(b"!") else {
+            rest = after;
+            continue;
+        };
+        let end = if let Some(content) = after.strip_prefix(b"[CDATA[") {
+            memchr::memmem::find(content, b"]]>").map(|e| &content[e + 3..])
+        } else if let Some(content) = after.strip_prefix(b"--") {
+            memchr::memmem::find(content, b"-->").map(|e| &content[e + 3..])
         } else {
             return Err(XmlError::Declaration);
         };
         // An unclosed section is the parser's to refuse.
-        rest = end.unwrap_or("");
+        rest = end.unwrap_or_default();
     }
     Ok(text)
 }
