@@ -63,12 +63,21 @@ impl FromStr for SignType {
 /// `stringA` of the rule: the non-empty parameters except `sign`, sorted by
 /// name in byte order, joined as `k=v&k=v`. The key is not part of it.
 pub fn string_to_sign<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    string_to_sign_and(params, 0)
+}
+
+/// As [`string_to_sign`], with room for `more` bytes after it.
+fn string_to_sign_and<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    more: usize,
+) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .into_iter()
         .filter(|(k, v)| *k != "sign" && !v.is_empty())
         .collect();
     pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    let length: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(length + more);
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -92,7 +101,7 @@ pub fn sign_pairs<'a>(
     key: &ApiKey,
     sign_type: SignType,
 ) -> String {
-    let mut text = string_to_sign(params);
+    let mut text = string_to_sign_and(params, "&key=".len() + key.expose().len());
     text.push_str("&key=");
     text.push_str(key.expose());
     digest_upper(sign_type, key, text.as_bytes())
