@@ -284,7 +284,7 @@ async fn floor(small: u32, large: u32) -> Option<u64> {
         "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
          s.bind(('127.0.0.1',{port}))\ns.listen(1)\nc,_=s.accept()\n\
          c.setsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY,1)\nanswer=b'x'*750\n\
-         while c.recv(4096):\n    c.sendall(answer)\n"
+         while c.recv(819,socket.MSG_WAITALL):\n    c.sendall(answer)\n"
     );
     let child = Command::new("python3")
         .args(["-c", &echo])
@@ -305,19 +305,14 @@ async fn floor(small: u32, large: u32) -> Option<u64> {
     };
     stream.set_nodelay(true).ok()?;
     let task = tokio::spawn(async move {
-        let (request, mut answer) = (vec![b'r'; 819], vec![0u8; 4096]);
+        let (request, mut answer) = (vec![b'r'; 819], vec![0u8; 750]);
         let mut at_small = 0;
         for i in 0..large {
             if i == small {
                 at_small = common::cpu_ticks("self");
             }
             stream.write_all(&request).await.unwrap();
-            let mut got = 0;
-            while got < 750 {
-                let n = stream.read(&mut answer).await.unwrap();
-                assert!(n > 0, "the echo closed");
-                got += n;
-            }
+            stream.read_exact(&mut answer).await.unwrap();
         }
         per_payout(at_small, common::cpu_ticks("self"), small, large)
     });
