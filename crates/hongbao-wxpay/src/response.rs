@@ -23,11 +23,22 @@ pub struct Reply {
     pub raw: String,
 }
 
+/// The body as received, from the text the parser read of it (the same
+/// bytes, less a byte-order mark).
+fn body_text(body: &[u8], text: &str) -> String {
+    if text.len() == body.len() {
+        text.to_owned()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    }
+}
+
 impl Reply {
     /// Reads an answer body of `api`. `key` verifies the WeCom answers'
     /// `sign`; the other APIs do not sign their answers (facts §2.2).
     pub fn parse(api: Api, body: &[u8], key: &ApiKey) -> Result<Reply, CallError> {
-        let doc = xml::parse(body).map_err(|e| CallError::Unparseable(e.to_string()))?;
+        let (doc, text) =
+            xml::parse_text(body).map_err(|e| CallError::Unparseable(e.to_string()))?;
         if doc.get("return_code").is_none_or(str::is_empty) {
             return Err(CallError::Unparseable(
                 "the answer has no return_code".into(),
@@ -36,11 +47,8 @@ impl Reply {
         let reply = Reply {
             api,
             doc,
-            // Parsed, so UTF-8: checked again, not copied char by char.
-            raw: std::str::from_utf8(body).map_or_else(
-                |_| String::from_utf8_lossy(body).into_owned(),
-                str::to_owned,
-            ),
+            // The whole body, as the text the parser checked it to be.
+            raw: body_text(body, text),
         };
         if api.signs_response() && reply.is_success() {
             let Some(sign) = reply.doc.get("sign") else {
@@ -340,6 +348,18 @@ mod tests {
 <total_num>1</total_num><total_amount>100</total_amount><send_time><![CDATA[2017-11-14 15:35:25]]></send_time>\
 <hblist><hbinfo><openid><![CDATA[or2iij]]></openid><amount>100</amount>\
 <rcv_time><![CDATA[2017-11-14 15:38:28]]></rcv_time></hbinfo></hblist></xml>";
+
+    #[test]
+    fn the_raw_answer_is_the_body_as_received_byte_order_mark_and_all() {
+        let body = "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg>签名错误</return_msg></xml>";
+        let key = ApiKey::any("k");
+        let plain = Reply::parse(Api::SendRedpack, body.as_bytes(), &key).unwrap();
+        assert_eq!(plain.raw, body);
+        let marked = format!("\u{feff}{body}");
+        let reply = Reply::parse(Api::SendRedpack, marked.as_bytes(), &key).unwrap();
+        assert_eq!(reply.raw, marked);
+        assert_eq!(reply.return_msg(), Some("签名错误"));
+    }
 
     #[test]
     fn observed_gethbinfo_answer_is_read() {

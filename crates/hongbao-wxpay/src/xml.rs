@@ -11,7 +11,9 @@
 //! character references are decoded. No input makes it panic.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
+use memchr::memmem;
 use quick_xml::Reader;
 use quick_xml::Writer;
 use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event};
@@ -138,8 +140,13 @@ pub fn precheck(body: &[u8]) -> Result<&str, XmlError> {
     // (DOCTYPE, ENTITY, ELEMENT, ATTLIST): never needed, refused outright.
     // The content of a CDATA section or comment is skipped whole: a text
     // value may itself contain `<!`.
-    // (Bytes and memchr: `str::find` sets up a searcher for every call,
-    // and an answer has a dozen CDATA sections.)
+    // (Bytes and memchr, with the two searchers built once: `str::find`
+    // and `memmem::find` set one up for every call, and an answer has a
+    // dozen CDATA sections.)
+    static CDATA_END: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"]]>"));
+    static COMMENT_END: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"-->"));
     let mut rest = text.as_bytes();
     while let Some(at) = memchr::memchr(b'<', rest) {
         let after = &rest[at + 1..];
@@ -148,9 +155,9 @@ pub fn precheck(body: &[u8]) -> Result<&str, XmlError> {
             continue;
         };
         let end = if let Some(content) = after.strip_prefix(b"[CDATA[") {
-            memchr::memmem::find(content, b"]]>").map(|e| &content[e + 3..])
+            CDATA_END.find(content).map(|e| &content[e + 3..])
         } else if let Some(content) = after.strip_prefix(b"--") {
-            memchr::memmem::find(content, b"-->").map(|e| &content[e + 3..])
+            COMMENT_END.find(content).map(|e| &content[e + 3..])
         } else {
             return Err(XmlError::Declaration);
         };
@@ -170,6 +177,11 @@ struct Frame {
 
 /// Parses a WeChat XML document.
 pub fn parse(body: &[u8]) -> Result<XmlDoc, XmlError> {
+    parse_text(body).map(|(doc, _)| doc)
+}
+
+/// As [`parse`], with the body as the text it was checked to be.
+pub(crate) fn parse_text(body: &[u8]) -> Result<(XmlDoc, &str), XmlError> {
     let text = precheck(body)?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
@@ -226,7 +238,7 @@ pub fn parse(body: &[u8]) -> Result<XmlDoc, XmlError> {
                     // and this is one of its items.
                     let list = &stack[0].name;
                     if doc.fields.contains_key(list) {
-                        return Err(XmlError::Malformed(format!("<{list}> appears twice")));
+                        return Err(twice(list));
                     }
                     doc.lists
                         .entry(list.clone())
@@ -305,7 +317,7 @@ pub fn parse(body: &[u8]) -> Result<XmlDoc, XmlError> {
     if root != RootState::Closed {
         return Err(XmlError::Malformed("no complete <xml> element".into()));
     }
-    Ok(doc)
+    Ok((doc, text))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -319,6 +331,10 @@ fn element_name(start: &BytesStart<'_>) -> Result<String, XmlError> {
     let name = start.name();
     let name: &str = name.as_ref();
     Ok(name.to_owned())
+}
+
+fn twice(name: &str) -> XmlError {
+    XmlError::Malformed(format!("<{name}> appears twice"))
 }
 
 /// Closes the innermost open element, storing its text where it belongs.
@@ -335,14 +351,16 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
     }
     match stack.len() {
         // A top-level field.
+        // (The name moves into the map: no copy of it per field.)
         0 => {
-            if doc.lists.contains_key(&frame.name)
-                || doc.fields.insert(frame.name.clone(), frame.text).is_some()
-            {
-                return Err(XmlError::Malformed(format!(
-                    "<{}> appears twice",
-                    frame.name
-                )));
+            if doc.lists.contains_key(&frame.name) {
+                return Err(twice(&frame.name));
+            }
+            match doc.fields.entry(frame.name) {
+                Entry::Vacant(field) => {
+                    field.insert(frame.text);
+                }
+                Entry::Occupied(field) => return Err(twice(field.key())),
             }
         }
         // A list item without fields (`<hbinfo/>`): already counted as an item.
@@ -355,11 +373,17 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
                 .get_mut(list)
                 .and_then(|items| items.last_mut())
                 .expect("the item was opened with its start tag");
-            if item.insert(frame.name.clone(), frame.text).is_some() {
-                return Err(XmlError::Malformed(format!(
-                    "<{}> appears twice in one <{}>",
-                    frame.name, stack[1].name
-                )));
+            match item.entry(frame.name) {
+                Entry::Vacant(field) => {
+                    field.insert(frame.text);
+                }
+                Entry::Occupied(field) => {
+                    return Err(XmlError::Malformed(format!(
+                        "<{}> appears twice in one <{}>",
+                        field.key(),
+                        stack[1].name
+                    )));
+                }
             }
         }
     }
