@@ -283,7 +283,7 @@ mod tests {
     use super::*;
     use crate::{Api, ApiKey, HbStatus, Params, xml};
 
-    fn reply(api: Api, pairs: &[(&str, &str)]) -> Result<Reply, CallError> {
+    fn reply(api: Api, pairs: &[(&'static str, &str)]) -> Result<Reply, CallError> {
         let params: Params = pairs.iter().copied().collect();
         Reply::parse(
             api,

@@ -1,5 +1,6 @@
 //! The flat parameter set of one request or response.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -8,10 +9,11 @@ use serde::{Deserialize, Serialize};
 /// (the order WeChat signs in).
 ///
 /// Empty values are never stored: WeChat leaves them out of the signature,
-/// so they are left out of the request too.
+/// so they are left out of the request too. A name known when the program
+/// is built (every request's) is kept as it is, not copied.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Params(BTreeMap<String, String>);
+pub struct Params(BTreeMap<Cow<'static, str>, String>);
 
 impl Params {
     /// An empty set.
@@ -20,17 +22,17 @@ impl Params {
     }
 
     /// Sets `name` to `value`; an empty value removes the parameter.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
         if value.is_empty() {
-            self.0.remove(&name);
+            self.0.remove(name.as_ref());
         } else {
             self.0.insert(name, value);
         }
     }
 
     /// Sets `name` to `value` when there is one.
-    pub fn insert_opt(&mut self, name: &str, value: Option<impl Into<String>>) {
+    pub fn insert_opt(&mut self, name: &'static str, value: Option<impl Into<String>>) {
         if let Some(value) = value {
             self.insert(name, value);
         }
@@ -53,12 +55,12 @@ impl Params {
 
     /// The parameters in byte order of their names.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// The parameter names in byte order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.0.keys().map(AsRef::as_ref)
     }
 
     /// The number of parameters.
@@ -72,7 +74,7 @@ impl Params {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Params {
+impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Params {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut params = Params::new();
         for (k, v) in iter {

@@ -86,7 +86,7 @@ impl XmlDoc {
     pub fn to_params(&self) -> Params {
         self.fields
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (k.clone(), v.as_str()))
             .collect()
     }
 }
@@ -394,7 +394,7 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
+    fn params(pairs: &[(&'static str, &str)]) -> Params {
         pairs.iter().copied().collect()
     }
 

@@ -42,7 +42,7 @@ fn redpack(seq: u64) -> SendRedpack {
     }
 }
 
-fn xml_answer(pairs: &[(&str, &str)]) -> Answer {
+fn xml_answer(pairs: &[(&'static str, &str)]) -> Answer {
     let params: Params = pairs.iter().copied().collect();
     Answer::Ok(xml::to_xml(&params, None).into_bytes())
 }

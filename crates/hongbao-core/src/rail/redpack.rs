@@ -279,7 +279,7 @@ mod tests {
     use crate::model::PauseKind;
     use hongbao_wxpay::{Fen, HbReceiver, Params};
 
-    fn prepared(pairs: &[(&str, &str)]) -> Prepared {
+    fn prepared(pairs: &[(&'static str, &str)]) -> Prepared {
         let mut params: Params = [
             ("mch_billno", "1900000109202611220000000001"),
             ("mch_id", "1900000109"),

@@ -76,7 +76,7 @@ fn read_params(args: &Args) -> Result<(Params, Option<String>), Error> {
             if name == "sign" {
                 given_sign = Some(value.clone());
             } else {
-                params.insert(name.as_str(), value.as_str());
+                params.insert(name.clone(), value.as_str());
             }
         }
     }
@@ -90,7 +90,7 @@ fn read_params(args: &Args) -> Result<(Params, Option<String>), Error> {
         if name == "sign" {
             given_sign = Some(value.to_owned());
         } else {
-            params.insert(name, value);
+            params.insert(name.to_owned(), value);
         }
     }
     if params.is_empty() {
