@@ -38,6 +38,19 @@ impl Params {
         }
     }
 
+    /// Sets `name` to the non-empty `value`, in the allocation of the value
+    /// it had, if any.
+    pub(crate) fn replace(&mut self, name: &'static str, value: &str) {
+        debug_assert!(!value.is_empty());
+        match self.0.get_mut(name) {
+            Some(old) => {
+                old.clear();
+                old.push_str(value);
+            }
+            None => self.insert(name, value),
+        }
+    }
+
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)

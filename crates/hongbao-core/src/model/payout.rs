@@ -301,6 +301,10 @@ pub struct ValidRedpack {
     client_ip: String,
     miniprogram_appid: Option<AppId>,
     wxpay_merchant: Merchant,
+    /// The request built and checked once, under a stand-in mch_billno and
+    /// nonce: each payout's is this one renumbered (`None` only while
+    /// [`ValidRedpack::validate`] builds it).
+    template: Option<Prepared>,
 }
 
 fn default_text(
@@ -411,20 +415,33 @@ impl ValidRedpack {
                 .unwrap_or_else(|| "127.0.0.1".to_owned()),
             miniprogram_appid,
             wxpay_merchant: merchant.wxpay_merchant(),
+            template: None,
         };
         // WeChat's own rules (lengths in bytes, amount and scene, fission
-        // shares, client_ip), checked with a stand-in mch_billno.
+        // shares, client_ip), checked with a stand-in mch_billno, once.
         let stand_in = MchBillNo::parse("0").expect("a valid mch_billno");
-        valid.prepared(&stand_in, "validate")?;
-        Ok(valid)
+        let template = valid.built(&stand_in, "validate")?;
+        Ok(ValidRedpack {
+            template: Some(template),
+            ..valid
+        })
     }
 
-    /// The exact request to store and send, under `mch_billno`.
+    /// The exact request to store and send, under `mch_billno`: the one
+    /// checked by [`ValidRedpack::validate`], renumbered.
     pub fn prepared(
         &self,
         mch_billno: &MchBillNo,
         nonce_str: &str,
     ) -> Result<Prepared, InvalidField> {
+        match &self.template {
+            Some(template) => template.renumbered(mch_billno, nonce_str),
+            None => self.built(mch_billno, nonce_str),
+        }
+    }
+
+    /// The request built from the fields, every rule checked.
+    fn built(&self, mch_billno: &MchBillNo, nonce_str: &str) -> Result<Prepared, InvalidField> {
         let billno = mch_billno.clone();
         match self.kind {
             Kind::Normal => Prepared::with_nonce(
@@ -689,6 +706,30 @@ mod tests {
         let prepared = valid.prepared(&billno, "NONCE").unwrap();
         assert_eq!(prepared.params().get("client_ip"), Some("10.0.0.1"));
         assert_eq!(prepared.mch_billno(), billno.as_str());
+    }
+
+    #[test]
+    fn a_payout_renumbered_is_the_payout_built_under_its_number() {
+        let mut m = merchant();
+        m.miniprogram_appid = Some(hongbao_wxpay::AppId::parse("wx1234567890abcdef").unwrap());
+        let billno = MchBillNo::parse("1900000109202611220000000007").unwrap();
+        for kind in [Kind::Normal, Kind::Group, Kind::MiniProgram] {
+            let mut given = input();
+            given.kind = kind;
+            given.total_amount = 300;
+            given.total_num = (kind == Kind::Group).then_some(3);
+            given.risk_info = (kind != Kind::MiniProgram).then(|| "posttime%3D1".into());
+            let valid = ValidRedpack::validate(&given, &m).unwrap();
+            let renumbered = valid.prepared(&billno, "N0nce42").unwrap();
+            assert_eq!(
+                renumbered,
+                valid.built(&billno, "N0nce42").unwrap(),
+                "{kind:?}"
+            );
+            assert_eq!(renumbered.mch_billno(), billno.as_str());
+            assert_eq!(renumbered.params().get("nonce_str"), Some("N0nce42"));
+            assert!(valid.prepared(&billno, "not a nonce").is_err());
+        }
     }
 
     #[test]
