@@ -431,11 +431,11 @@ impl fmt::Debug for ApiKey {
 
 /// A fresh random `nonce_str`: 32 ASCII letters and digits.
 pub fn nonce_str() -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
+    let mut rng = rand::rng();
+    let bytes: Vec<u8> = (0..32)
+        .map(|_| rng.sample(rand::distr::Alphanumeric))
+        .collect();
+    String::from_utf8(bytes).expect("alphanumeric bytes are ASCII")
 }
 
 #[cfg(test)]
