@@ -216,6 +216,14 @@ fn skip_layout(text: &str) -> &str {
 /// What this reads, [`parse_general`] reads the same (a test holds them
 /// to it); it only does so with a fraction of the work and allocations.
 fn parse_flat(text: &str) -> Option<XmlDoc> {
+    // Carriage returns and control characters are for the general parser,
+    // wherever they are. (A fold, not `any`: it runs in vector steps.)
+    let unusual = text.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20 && b != b'\t' && b != b'\n')
+    });
+    if unusual {
+        return None;
+    }
     let mut rest = skip_layout(text).strip_prefix("<xml>")?;
     let mut fields = BTreeMap::new();
     // Bounded: each turn consumes a whole field, or ends.
@@ -240,8 +248,11 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
             return None;
         }
         let mut after = after.strip_prefix('>')?;
-        let value = if after.starts_with("<![CDATA[") {
-            let mut value = String::new();
+        let value = if let Some(section) = after.strip_prefix("<![CDATA[") {
+            let end = CDATA_END.find(section.as_bytes())?;
+            let mut value = section[..end].to_owned();
+            after = &section[end + 3..];
+            // A value split around `]]>` continues in the next sections.
             while let Some(section) = after.strip_prefix("<![CDATA[") {
                 let end = CDATA_END.find(section.as_bytes())?;
                 value.push_str(&section[..end]);
@@ -257,12 +268,6 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
             after = tail;
             value.to_owned()
         };
-        if value
-            .bytes()
-            .any(|b| b == b'\r' || (b < 0x20 && b != b'\t' && b != b'\n'))
-        {
-            return None;
-        }
         rest = after
             .strip_prefix("</")?
             .strip_prefix(name)?
