@@ -994,7 +994,7 @@ mod tests {
             corpid: AppId::parse("ww1234567890abcdef").unwrap(),
             sender: WorkWxSender::Agent(1_000_002),
             sender_header_media_id: None,
-            re_openid: old.re_openid.clone(),
+            re_openid: old.re_openid,
             total_amount: Fen::new(100),
             wishing: "b".into(),
             act_name: "c".into(),
