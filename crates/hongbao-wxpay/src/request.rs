@@ -821,6 +821,23 @@ mod tests {
         }
     }
 
+    /// A WeCom red packet of 1 yuan from an agent.
+    fn workwx(mch_billno: MchBillNo, re_openid: OpenId) -> SendWorkWxRedpack {
+        SendWorkWxRedpack {
+            mch_billno,
+            corpid: AppId::parse("ww1234567890abcdef").unwrap(),
+            sender: WorkWxSender::Agent(1_000_002),
+            sender_header_media_id: None,
+            re_openid,
+            total_amount: Fen::new(100),
+            wishing: "b".into(),
+            act_name: "c".into(),
+            remark: "d".into(),
+            scene_id: None,
+            workwx_secret: ApiKey::any("secret"),
+        }
+    }
+
     fn names(p: &Prepared) -> Vec<&str> {
         p.params().names().collect()
     }
@@ -928,19 +945,7 @@ mod tests {
             remark: "d".into(),
             risk_cntl: RiskControl::Normal,
         };
-        let workwx = SendWorkWxRedpack {
-            mch_billno: billno.clone(),
-            corpid: AppId::parse("ww1234567890abcdef").unwrap(),
-            sender: WorkWxSender::Agent(1_000_002),
-            sender_header_media_id: None,
-            re_openid: openid,
-            total_amount: Fen::new(100),
-            wishing: "b".into(),
-            act_name: "c".into(),
-            remark: "d".into(),
-            scene_id: None,
-            workwx_secret: ApiKey::any("secret"),
-        };
+        let workwx = workwx(billno.clone(), openid);
         let query = QueryWorkWxRedpack {
             mch_billno: billno,
             corpid: AppId::parse("ww1").unwrap(),
@@ -989,19 +994,7 @@ mod tests {
         let err = prepared.renumbered(&new.mch_billno, "").unwrap_err();
         assert_eq!(err.field, "nonce_str");
 
-        let workwx = SendWorkWxRedpack {
-            mch_billno: old.mch_billno.clone(),
-            corpid: AppId::parse("ww1234567890abcdef").unwrap(),
-            sender: WorkWxSender::Agent(1_000_002),
-            sender_header_media_id: None,
-            re_openid: old.re_openid,
-            total_amount: Fen::new(100),
-            wishing: "b".into(),
-            act_name: "c".into(),
-            remark: "d".into(),
-            scene_id: None,
-            workwx_secret: ApiKey::any("secret"),
-        };
+        let workwx = workwx(old.mch_billno.clone(), old.re_openid);
         let err = Prepared::new(&workwx, &m)
             .unwrap()
             .renumbered(&new.mch_billno, "N3wNonce")

@@ -261,15 +261,13 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
             return None;
         }
         let mut after = after.strip_prefix('>')?;
-        let value = if let Some(section) = after.strip_prefix("<![CDATA[") {
-            let end = CDATA_END.find(section.as_bytes())?;
-            let mut value = section[..end].to_owned();
-            after = &section[end + 3..];
+        let value = if let Some((first, tail)) = cdata_section(after) {
+            let mut value = first.to_owned();
+            after = tail;
             // A value split around `]]>` continues in the next sections.
-            while let Some(section) = after.strip_prefix("<![CDATA[") {
-                let end = CDATA_END.find(section.as_bytes())?;
-                value.push_str(&section[..end]);
-                after = &section[end + 3..];
+            while let Some((more, tail)) = cdata_section(after) {
+                value.push_str(more);
+                after = tail;
             }
             value
         } else {
@@ -290,6 +288,14 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
             Entry::Occupied(_) => return None,
         };
     }
+}
+
+/// The content of the closed CDATA section `text` opens with, and what
+/// follows it.
+fn cdata_section(text: &str) -> Option<(&str, &str)> {
+    let section = text.strip_prefix("<![CDATA[")?;
+    let end = CDATA_END.find(section.as_bytes())?;
+    Some((&section[..end], &section[end + 3..]))
 }
 
 /// Any WeChat document, by quick-xml's reader.
@@ -547,6 +553,16 @@ mod tests {
         }
     }
 
+    /// A repeatable stream of pseudo-random numbers from `state`.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// The document as quick-xml's writer makes it.
     fn written_by_quick_xml(pairs: &[(&str, &str)]) -> String {
         use quick_xml::Writer;
@@ -701,13 +717,7 @@ mod tests {
         assert_eq!(whole.get("send_time"), Some(" 20261122 "));
         assert_eq!(whole.fields.len(), 8);
 
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let alphabet = b"<>/![]&;x\"' \r\n\t\x01-?=Aa_1";
         let (mut flat, mut differ) = (0, Vec::new());
         for _ in 0..50_000 {
@@ -768,13 +778,7 @@ mod tests {
             "<hblist><hbinfo><openid>o</openid></hbinfo></hblist></xml>",
         );
         let bytes = seed_doc.as_bytes();
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut mutated = bytes.to_vec();
             for _ in 0..(next() % 4 + 1) {
