@@ -1,9 +1,15 @@
 //! The flat parameter set of one request or response.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::LazyLock;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Api;
 
 /// A flat set of `name → value` parameters, kept in byte order of the names
 /// (the order WeChat signs in).
@@ -11,9 +17,18 @@ use serde::{Deserialize, Serialize};
 /// Empty values are never stored: WeChat leaves them out of the signature,
 /// so they are left out of the request too. A name known when the program
 /// is built (every request's) is kept as it is, not copied.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Params(BTreeMap<Cow<'static, str>, String>);
+///
+/// The values share one string, so a copy of a whole request is two
+/// allocations, whatever its number of fields.
+#[derive(Clone, Default)]
+pub struct Params {
+    /// Each name with the place of its value in `text`, in byte order of
+    /// the names.
+    fields: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// The values, one after another (a value replaced by a longer one
+    /// leaves its old bytes unused).
+    text: String,
+}
 
 impl Params {
     /// An empty set.
@@ -21,73 +36,144 @@ impl Params {
         Self::default()
     }
 
-    /// Sets `name` to `value`; an empty value removes the parameter.
-    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let (name, value) = (name.into(), value.into());
-        if value.is_empty() {
-            self.0.remove(name.as_ref());
+    /// Where `name` is, or where it would go.
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.fields
+            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+    }
+
+    /// Appends `value` to the text and returns its place.
+    fn push_text(&mut self, value: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(value);
+        start..self.text.len()
+    }
+
+    /// Sets the value at `index` (a found name) to `value`, in the old
+    /// value's place when it fits there.
+    fn set_at(&mut self, index: usize, value: &str) {
+        let old = self.fields[index].1.clone();
+        let place = if value.len() == old.len() {
+            self.text.replace_range(old.clone(), value);
+            old
         } else {
-            self.0.insert(name, value);
+            self.push_text(value)
+        };
+        self.fields[index].1 = place;
+    }
+
+    /// Sets `name` to `value`; an empty value removes the parameter.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl AsRef<str>) {
+        self.insert_str(name.into(), value.as_ref());
+    }
+
+    fn insert_str(&mut self, name: Cow<'static, str>, value: &str) {
+        if value.is_empty() {
+            self.remove(&name);
+            return;
+        }
+        match self.find(&name) {
+            Ok(index) => self.set_at(index, value),
+            Err(index) => {
+                let place = self.push_text(value);
+                self.fields.insert(index, (name, place));
+            }
         }
     }
 
     /// Sets `name` to `value` when there is one.
-    pub fn insert_opt(&mut self, name: &'static str, value: Option<impl Into<String>>) {
+    pub fn insert_opt(&mut self, name: &'static str, value: Option<impl AsRef<str>>) {
         if let Some(value) = value {
             self.insert(name, value);
         }
     }
 
-    /// Sets `name` to the non-empty `value`, in the allocation of the value
-    /// it had, if any.
-    pub(crate) fn replace(&mut self, name: &'static str, value: &str) {
-        debug_assert!(!value.is_empty());
-        match self.0.get_mut(name) {
-            Some(old) => {
-                old.clear();
-                old.push_str(value);
-            }
-            None => self.insert(name, value),
+    /// A copy with each `(name, value)` of `replacements` set (none may be
+    /// empty), the values laid out afresh.
+    pub(crate) fn replaced(&self, replacements: &[(&'static str, &str)]) -> Params {
+        let mut copy = Params {
+            fields: Vec::with_capacity(self.fields.len() + replacements.len()),
+            text: String::with_capacity(
+                self.text.len() + replacements.iter().map(|(_, v)| v.len()).sum::<usize>(),
+            ),
+        };
+        for (name, place) in &self.fields {
+            let value = replacements
+                .iter()
+                .find(|(n, _)| *n == name.as_ref())
+                .map_or(&self.text[place.clone()], |(_, v)| *v);
+            let place = copy.push_text(value);
+            copy.fields.push((name.clone(), place));
         }
+        for (name, value) in replacements {
+            debug_assert!(!value.is_empty());
+            if !copy.contains(name) {
+                copy.insert(*name, value);
+            }
+        }
+        copy
     }
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        let index = self.find(name).ok()?;
+        Some(&self.text[self.fields[index].1.clone()])
     }
 
     /// Removes `name` and returns its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
+        let index = self.find(name).ok()?;
+        let (_, place) = self.fields.remove(index);
+        let value = self.text[place.clone()].to_owned();
+        if place.end == self.text.len() {
+            self.text.truncate(place.start);
+        }
+        Some(value)
     }
 
     /// Whether `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.find(name).is_ok()
     }
 
     /// The parameters in byte order of their names.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.fields
+            .iter()
+            .map(|(k, place)| (k.as_ref(), &self.text[place.clone()]))
     }
 
     /// The parameter names in byte order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(AsRef::as_ref)
+        self.fields.iter().map(|(k, _)| k.as_ref())
     }
 
     /// The number of parameters.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.fields.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.fields.is_empty()
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Params {
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Params {}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Into<Cow<'static, str>>, V: AsRef<str>> FromIterator<(K, V)> for Params {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut params = Params::new();
         for (k, v) in iter {
@@ -95,6 +181,122 @@ impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Param
         }
         params
     }
+}
+
+/// A map of names to strings, in the order of the names.
+impl Serialize for Params {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (name, value) in self.iter() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// From a map of names to strings (an empty value is left out, and a
+/// name given twice keeps its last value). A name of a request field is
+/// kept as the program's own, not copied.
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ParamsVisitor)
+    }
+}
+
+struct ParamsVisitor;
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = Params;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of parameter names to strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+        let mut params = Params::new();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            // The value is read straight into the shared text.
+            let start = params.text.len();
+            map.next_value_seed(TextSeed(&mut params.text))?;
+            let end = params.text.len();
+            let at_end = params
+                .fields
+                .last()
+                .is_none_or(|(last, _)| last.as_bytes() < name.as_bytes());
+            if start == end {
+                params.remove(&name);
+            } else if at_end {
+                params.fields.push((name, start..end));
+            } else {
+                // Out of order or repeated: set it the general way.
+                let value = params.text.split_off(start);
+                params.insert_str(name, &value);
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// A name, borrowed from the request fields' names when it is one.
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'static, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for NameSeed {
+    type Value = Cow<'static, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(known_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed))
+    }
+}
+
+/// A string value, appended to the text it is given.
+struct TextSeed<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TextSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter value (a string)")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        self.0.push_str(value);
+        Ok(())
+    }
+}
+
+/// `name` as the program's own, if it is a field of some API.
+fn known_name(name: &str) -> Option<&'static str> {
+    static KNOWN: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        let mut names: Vec<&'static str> = Api::ALL
+            .iter()
+            .flat_map(|api| api.fields())
+            .copied()
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    });
+    KNOWN.binary_search(&name).ok().map(|index| KNOWN[index])
 }
 
 #[cfg(test)]
@@ -109,5 +311,103 @@ mod tests {
         let names: Vec<_> = params.names().collect();
         // Byte order: 'B' (0x42) < '_' (0x5F) < 'b' (0x62); the empty 'a' is gone.
         assert_eq!(names, ["B", "_", "b"]);
+    }
+
+    fn request() -> Params {
+        [
+            ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
+            ("mch_billno", "1900000109202612030000000001"),
+            ("mch_id", "1900000109"),
+            ("re_openid", "oxTWIuGaIt6gTKsQRLau2M0yL16E"),
+            ("total_amount", "100"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn values_set_again_read_as_set_whatever_their_length() {
+        let mut params = request();
+        params.insert("total_amount", "2"); // shorter
+        params.insert("mch_id", "1234567890"); // the same length, in place
+        params.insert("re_openid", "o".repeat(40)); // longer
+        params.insert("remark", "new");
+        params.insert("nonce_str", "");
+        assert_eq!(params.get("total_amount"), Some("2"));
+        assert_eq!(params.get("mch_id"), Some("1234567890"));
+        assert_eq!(params.get("re_openid"), Some("o".repeat(40).as_str()));
+        assert_eq!(params.remove("remark").as_deref(), Some("new"));
+        assert_eq!(params.remove("remark"), None);
+        let names: Vec<_> = params.names().collect();
+        assert_eq!(names, ["mch_billno", "mch_id", "re_openid", "total_amount"]);
+        // Equality and the JSON are of the values, not of the text behind them.
+        let fresh: Params = params.iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        assert_eq!(params, fresh);
+        assert_eq!(
+            serde_json::to_string(&params).unwrap(),
+            serde_json::to_string(&fresh).unwrap()
+        );
+        assert!(fresh.text.len() < params.text.len());
+    }
+
+    #[test]
+    fn a_replaced_copy_is_the_set_with_those_values() {
+        let params = request();
+        let copy = params.replaced(&[
+            ("mch_billno", "1900000109202612030000000002"),
+            ("nonce_str", "short"),
+            ("remark", "added"),
+        ]);
+        let mut expected = params.clone();
+        expected.insert("mch_billno", "1900000109202612030000000002");
+        expected.insert("nonce_str", "short");
+        expected.insert("remark", "added");
+        assert_eq!(copy, expected);
+        assert_eq!(
+            copy.iter().collect::<Vec<_>>(),
+            expected.iter().collect::<Vec<_>>()
+        );
+        // The original is untouched.
+        assert_eq!(params, request());
+    }
+
+    #[test]
+    fn json_reads_back_what_was_written_and_known_names_are_not_copied() {
+        let params = request();
+        let json = serde_json::to_string(&params).unwrap();
+        assert_eq!(
+            json,
+            r#"{"mch_billno":"1900000109202612030000000001","mch_id":"1900000109","nonce_str":"5K8264ILTKCH16CQ2502SI8ZNMTM67VS","re_openid":"oxTWIuGaIt6gTKsQRLau2M0yL16E","total_amount":"100"}"#
+        );
+        let read: Params = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, params);
+        assert!(
+            read.fields
+                .iter()
+                .all(|(k, _)| matches!(k, Cow::Borrowed(_)))
+        );
+        assert_eq!(read.text.len(), params.text.len());
+    }
+
+    #[test]
+    fn json_out_of_order_repeated_escaped_or_empty_reads_as_inserted() {
+        let json = r#"{"total_amount":"1","mch_id":"x","total_amount":"100","odd_name":"a\"b","remark":"","act_name":"\u4f60"}"#;
+        let read: Params = serde_json::from_str(json).unwrap();
+        let mut expected = Params::new();
+        expected.insert("total_amount", "100");
+        expected.insert("mch_id", "x");
+        expected.insert("odd_name", "a\"b");
+        expected.insert("act_name", "你");
+        assert_eq!(read, expected);
+        assert!(!read.contains("remark"));
+        assert!(matches!(
+            &read.fields[read.find("odd_name").unwrap()].0,
+            Cow::Owned(_)
+        ));
+        let error = serde_json::from_str::<Params>(r#"{"total_amount":100}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("a parameter value (a string)"),
+            "{error}"
+        );
     }
 }

@@ -784,12 +784,12 @@ impl Prepared {
                 "由 mch_billno 和 nonce_str 算出：请用新的单号重新生成请求",
             ));
         }
-        let mut params = self.params.clone();
-        params.replace("mch_billno", mch_billno.as_str());
-        params.replace("nonce_str", nonce_str);
         Ok(Prepared {
             api: self.api,
-            params,
+            params: self.params.replaced(&[
+                ("mch_billno", mch_billno.as_str()),
+                ("nonce_str", nonce_str),
+            ]),
         })
     }
 }

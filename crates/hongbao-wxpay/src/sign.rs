@@ -76,10 +76,16 @@ fn string_to_sign_and<'a>(
         .filter(|(k, v)| *k != "sign" && !v.is_empty())
         .collect();
     pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let length: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    joined(pairs.iter().copied(), more)
+}
+
+/// `k=v&k=v` of `pairs`, already in order and filtered, with room for
+/// `more` bytes after it.
+fn joined<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone, more: usize) -> String {
+    let length: usize = pairs.clone().map(|(k, v)| k.len() + v.len() + 2).sum();
     let mut out = String::with_capacity(length + more);
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
+    for (k, v) in pairs {
+        if !out.is_empty() {
             out.push('&');
         }
         out.push_str(k);
@@ -91,7 +97,9 @@ fn string_to_sign_and<'a>(
 
 /// Computes `sign` over `params` with the merchant's API key.
 pub fn sign(params: &Params, key: &ApiKey, sign_type: SignType) -> String {
-    sign_pairs(params.iter(), key, sign_type)
+    // A parameter set is in byte order already, with no empty value.
+    let pairs = params.iter().filter(|(k, _)| *k != "sign");
+    keyed_digest(joined(pairs, key_room(key)), key, sign_type)
 }
 
 /// As [`sign`], over any list of pairs (used for responses that keep
@@ -101,7 +109,16 @@ pub fn sign_pairs<'a>(
     key: &ApiKey,
     sign_type: SignType,
 ) -> String {
-    let mut text = string_to_sign_and(params, "&key=".len() + key.expose().len());
+    keyed_digest(string_to_sign_and(params, key_room(key)), key, sign_type)
+}
+
+/// The room `&key=<key>` takes.
+fn key_room(key: &ApiKey) -> usize {
+    "&key=".len() + key.expose().len()
+}
+
+/// The upper-case digest of `text` with `&key=<key>` appended.
+fn keyed_digest(mut text: String, key: &ApiKey, sign_type: SignType) -> String {
     text.push_str("&key=");
     text.push_str(key.expose());
     digest_upper(sign_type, key, text.as_bytes())
@@ -109,15 +126,27 @@ pub fn sign_pairs<'a>(
 
 fn digest_upper(sign_type: SignType, key: &ApiKey, text: &[u8]) -> String {
     match sign_type {
-        SignType::Md5 => hex::encode_upper(Md5::digest(text)),
+        SignType::Md5 => upper_hex(&Md5::digest(text)),
         SignType::HmacSha256 => {
             // HMAC takes keys of any length, so this cannot fail.
             let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.expose().as_bytes())
                 .expect("HMAC accepts keys of any length");
             mac.update(text);
-            hex::encode_upper(mac.finalize().into_bytes())
+            upper_hex(&mac.finalize().into_bytes())
         }
     }
+}
+
+/// Upper-case hex of `bytes`, as `hex::encode_upper` writes it, in one
+/// allocation of the right size.
+fn upper_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Checks `signature` against the one computed over `params`, in constant
@@ -349,5 +378,12 @@ mod tests {
             SignType::HmacSha256
         );
         assert_eq!("md5".parse::<SignType>().unwrap_err().field, "sign_type");
+    }
+
+    #[test]
+    fn upper_hex_is_the_hex_crates_upper_case() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(upper_hex(&bytes), hex::encode_upper(&bytes));
+        assert_eq!(upper_hex(&[]), "");
     }
 }
