@@ -107,7 +107,7 @@ fn main() {
             let signature = sign(black_box(&params), &key, SignType::Md5);
             let text = xml::to_xml(&params, Some(&signature));
             let doc = xml::parse(text.as_bytes()).expect("own XML parses");
-            let fields = doc.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let fields = doc.fields.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
             assert!(sign::verify(
                 fields,
                 &key,

@@ -256,7 +256,7 @@ impl Visitor<'_> for NameSeed {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(known_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed))
+        Ok(field_name(name))
     }
 }
 
@@ -284,12 +284,38 @@ impl Visitor<'_> for TextSeed<'_> {
     }
 }
 
-/// `name` as the program's own, if it is a field of some API.
+/// Names of answer fields that are not also request fields.
+const ANSWER_FIELDS: [&str; 20] = [
+    "return_code",
+    "return_msg",
+    "result_code",
+    "err_code",
+    "err_code_des",
+    "send_listid",
+    "send_time",
+    "package",
+    "sp_ticket",
+    "detail_id",
+    "status",
+    "send_type",
+    "hb_type",
+    "reason",
+    "refund_time",
+    "refund_amount",
+    "hblist",
+    "openid",
+    "amount",
+    "rcv_time",
+];
+
+/// `name` as the program's own, if it is a field of some API's request
+/// or answer.
 fn known_name(name: &str) -> Option<&'static str> {
     static KNOWN: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         let mut names: Vec<&'static str> = Api::ALL
             .iter()
             .flat_map(|api| api.fields())
+            .chain(&ANSWER_FIELDS)
             .copied()
             .collect();
         names.sort_unstable();
@@ -297,6 +323,17 @@ fn known_name(name: &str) -> Option<&'static str> {
         names
     });
     KNOWN.binary_search(&name).ok().map(|index| KNOWN[index])
+}
+
+/// `name` borrowed from the program's own names when it is a known field,
+/// else copied.
+pub(crate) fn field_name(name: &str) -> Cow<'static, str> {
+    known_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
+}
+
+/// As [`field_name`], for a name already owned.
+pub(crate) fn field_name_owned(name: String) -> Cow<'static, str> {
+    known_name(&name).map_or(Cow::Owned(name), Cow::Borrowed)
 }
 
 #[cfg(test)]

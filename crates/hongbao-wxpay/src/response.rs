@@ -1,5 +1,6 @@
 //! Typed answers of the red packet APIs.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ impl Reply {
                 .doc
                 .fields
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()));
+                .map(|(k, v)| (k.as_ref(), v.as_str()));
             if !crate::sign::verify(fields, key, SignType::Md5, sign) {
                 return Err(CallError::BadSignature(
                     "the answer's sign does not match".into(),
@@ -309,7 +310,7 @@ pub struct HbReceiver {
 }
 
 impl HbReceiver {
-    fn from_item(item: &BTreeMap<String, String>) -> Self {
+    fn from_item<K: Borrow<str> + Ord>(item: &BTreeMap<K, String>) -> Self {
         let get = |name: &str| item.get(name).filter(|v| !v.is_empty()).cloned();
         HbReceiver {
             openid: get("openid"),

@@ -10,6 +10,7 @@
 //! element counts are bounded, and only the five predefined entities and
 //! character references are decoded. No input makes it panic.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::sync::LazyLock;
@@ -19,6 +20,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::Params;
+use crate::params::{field_name, field_name_owned};
 
 /// The largest body accepted. WeChat's answers are well under 4 KiB; a
 /// request with every text field at its limit is under 2 KiB.
@@ -69,8 +71,9 @@ pub enum XmlError {
 /// only nested element in this API family) as one map per item.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct XmlDoc {
-    /// Top-level elements holding text, by name.
-    pub fields: BTreeMap<String, String>,
+    /// Top-level elements holding text, by name (a known field's name is
+    /// the program's own, not a copy).
+    pub fields: BTreeMap<Cow<'static, str>, String>,
     /// Top-level elements holding elements, by name (e.g. `hblist`), each
     /// item (e.g. `hbinfo`) as a map of its text children.
     pub lists: BTreeMap<String, Vec<BTreeMap<String, String>>>,
@@ -283,7 +286,7 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
             .strip_prefix("</")?
             .strip_prefix(name)?
             .strip_prefix('>')?;
-        match fields.entry(name.to_owned()) {
+        match fields.entry(field_name(name)) {
             Entry::Vacant(field) => field.insert(value),
             Entry::Occupied(_) => return None,
         };
@@ -354,7 +357,7 @@ fn parse_general(text: &str) -> Result<XmlDoc, XmlError> {
                     // A child of a top-level element: that element is a list
                     // and this is one of its items.
                     let list = &stack[0].name;
-                    if doc.fields.contains_key(list) {
+                    if doc.fields.contains_key(list.as_str()) {
                         return Err(twice(list));
                     }
                     doc.lists
@@ -473,7 +476,7 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
             if doc.lists.contains_key(&frame.name) {
                 return Err(twice(&frame.name));
             }
-            match doc.fields.entry(frame.name) {
+            match doc.fields.entry(field_name_owned(frame.name)) {
                 Entry::Vacant(field) => {
                     field.insert(frame.text);
                 }
@@ -627,6 +630,26 @@ mod tests {
         assert_eq!(doc.get("a"), Some("x & y <是是"));
         assert_eq!(doc.get("unknown"), Some("ignored"));
         assert_eq!(doc.get("empty"), Some(""));
+    }
+
+    #[test]
+    fn known_field_names_are_the_programs_own_by_either_reading() {
+        let flat = "<xml><return_code><![CDATA[SUCCESS]]></return_code><send_listid>1</send_listid><odd>x</odd></xml>";
+        // A comment sends the same fields to the general parser.
+        let general = "<xml><!-- c --><return_code>SUCCESS</return_code><send_listid>1</send_listid><odd>x</odd></xml>";
+        for body in [flat, general] {
+            let doc = parse(body.as_bytes()).unwrap();
+            let borrowed: Vec<(&str, bool)> = doc
+                .fields
+                .keys()
+                .map(|k| (k.as_ref(), matches!(k, Cow::Borrowed(_))))
+                .collect();
+            assert_eq!(
+                borrowed,
+                [("odd", false), ("return_code", true), ("send_listid", true)],
+                "{body}"
+            );
+        }
     }
 
     #[test]
