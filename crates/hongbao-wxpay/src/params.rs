@@ -311,18 +311,29 @@ const ANSWER_FIELDS: [&str; 20] = [
 /// `name` as the program's own, if it is a field of some API's request
 /// or answer.
 fn known_name(name: &str) -> Option<&'static str> {
-    static KNOWN: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-        let mut names: Vec<&'static str> = Api::ALL
+    /// The longest name looked up; longer ones are none of ours.
+    const LONGEST: usize = 32;
+    // By length, so that a lookup compares a few names of its own length.
+    static KNOWN: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+        let mut by_length = vec![Vec::new(); LONGEST + 1];
+        for name in Api::ALL
             .iter()
             .flat_map(|api| api.fields())
             .chain(&ANSWER_FIELDS)
-            .copied()
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+        {
+            assert!(name.len() <= LONGEST, "{name} is longer than {LONGEST}");
+            if !by_length[name.len()].contains(name) {
+                by_length[name.len()].push(*name);
+            }
+        }
+        by_length
     });
-    KNOWN.binary_search(&name).ok().map(|index| KNOWN[index])
+    let first = *name.as_bytes().first()?;
+    KNOWN
+        .get(name.len())?
+        .iter()
+        .find(|known| known.as_bytes()[0] == first && **known == name)
+        .copied()
 }
 
 /// `name` borrowed from the program's own names when it is a known field,
@@ -446,5 +457,22 @@ mod tests {
             error.to_string().contains("a parameter value (a string)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn every_field_of_every_api_and_answer_is_known_and_nothing_else() {
+        for name in Api::ALL
+            .iter()
+            .flat_map(|api| api.fields())
+            .chain(&ANSWER_FIELDS)
+        {
+            assert_eq!(known_name(name), Some(*name));
+            assert!(matches!(field_name(name), Cow::Borrowed(n) if n == *name));
+        }
+        let long = "m".repeat(40);
+        for unknown in ["", "odd", "Return_code", "return_cod", "return_codes", &long] {
+            assert_eq!(known_name(unknown), None, "{unknown}");
+            assert!(matches!(field_name_owned(unknown.to_owned()), Cow::Owned(n) if n == unknown));
+        }
     }
 }
