@@ -470,7 +470,14 @@ mod tests {
             assert!(matches!(field_name(name), Cow::Borrowed(n) if n == *name));
         }
         let long = "m".repeat(40);
-        for unknown in ["", "odd", "Return_code", "return_cod", "return_codes", &long] {
+        for unknown in [
+            "",
+            "odd",
+            "Return_code",
+            "return_cod",
+            "return_codes",
+            &long,
+        ] {
             assert_eq!(known_name(unknown), None, "{unknown}");
             assert!(matches!(field_name_owned(unknown.to_owned()), Cow::Owned(n) if n == unknown));
         }

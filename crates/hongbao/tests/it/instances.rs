@@ -326,9 +326,10 @@ async fn a_database_that_goes_away_answers_503_loses_nothing_and_converges() {
             c.rules.sendnum_limit = 1_000;
         },
         Options {
-            // 50 a second: the payouts are still being paid when the
-            // database goes.
-            rate_per_minute: 3_000,
+            // 20 a second: 300 take 15 s, so the payouts are still being
+            // paid when the database goes, however slowly they were posted
+            // on a loaded machine.
+            rate_per_minute: 1_200,
             database_url: Some(proxied),
             ..Options::default()
         },
@@ -341,7 +342,15 @@ async fn a_database_that_goes_away_answers_503_loses_nothing_and_converges() {
             .await;
         assert_eq!(status, 201, "{record}");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Cut while paying: once the first payouts are paid.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while paid_at_sandbox(&world) < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing paid in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     proxy.down();
     let paid_when_cut = paid_at_sandbox(&world);
     assert!(paid_when_cut < 300, "all paid before the database went");
