@@ -61,9 +61,12 @@ async fn two_processes_together_never_exceed_the_merchants_rate() {
     let mut times = times.lock().unwrap().clone();
     times.sort();
     assert_eq!(times.len(), 240);
-    // Whichever way WeChat counts: at most 50 in any second...
+    // Whichever way WeChat counts: at most 50 in any second, plus the
+    // slot that straddles the window's edge (each time is taken just after
+    // its slot, so on a loaded machine one can be late and bring the next
+    // second's first slot into its window)...
     let per_second = most_in_window(&times, Duration::from_secs(1));
-    assert!(per_second <= 50, "{per_second} calls in one second");
+    assert!(per_second <= 51, "{per_second} calls in one second");
     // ... and, scaled down, at most 5 in any 100 ms (plus the slot that
     // straddles the window's edge).
     let per_tenth = most_in_window(&times, Duration::from_millis(100));
