@@ -195,8 +195,8 @@ impl Serialize for Params {
 }
 
 /// From a map of names to strings (an empty value is left out, and a
-/// name given twice keeps its last value). A name of a request field is
-/// kept as the program's own, not copied.
+/// name given twice keeps its last value). A known field's name is kept
+/// as the program's own, not copied.
 impl<'de> Deserialize<'de> for Params {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(ParamsVisitor)
@@ -237,7 +237,7 @@ impl<'de> Visitor<'de> for ParamsVisitor {
     }
 }
 
-/// A name, borrowed from the request fields' names when it is one.
+/// A name, borrowed from the program's own names when it is a known field.
 struct NameSeed;
 
 impl<'de> DeserializeSeed<'de> for NameSeed {
