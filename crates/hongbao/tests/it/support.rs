@@ -257,11 +257,36 @@ impl World {
             if open == 0 {
                 return records;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{open} of {} records still open after {timeout:?}",
-                records.len()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                // Name what is stuck, with its attempts: a failure here
+                // must say which record and how far it got.
+                let mut stuck = String::new();
+                for r in records
+                    .iter()
+                    .filter(|r| matches!(r["status"].as_str(), Some("pending" | "sending")))
+                    .take(5)
+                {
+                    let id = r["id"].as_str().unwrap_or_default();
+                    let (_, attempts) = self
+                        .get(Some(token), &format!("/v1/redpacks/{id}/attempts"))
+                        .await;
+                    stuck.push_str(&format!("\n{r}"));
+                    for a in attempts.as_array().into_iter().flatten() {
+                        stuck.push_str(&format!(
+                            "\n  attempt: {} {} {} {}",
+                            a["started_at"], a["api"], a["outcome"], a["err_code"]
+                        ));
+                    }
+                    let logs = self.logs();
+                    for line in logs.lines().filter(|l| l.contains(id)).take(20) {
+                        stuck.push_str(&format!("\n  log: {line}"));
+                    }
+                }
+                panic!(
+                    "{open} of {} records still open after {timeout:?}:{stuck}",
+                    records.len()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
