@@ -107,9 +107,8 @@ fn main() {
             let signature = sign(black_box(&params), &key, SignType::Md5);
             let text = xml::to_xml(&params, Some(&signature));
             let doc = xml::parse(text.as_bytes()).expect("own XML parses");
-            let fields = doc.fields.iter().map(|(k, v)| (k.as_ref(), v.as_str()));
             assert!(sign::verify(
-                fields,
+                doc.fields.iter(),
                 &key,
                 SignType::Md5,
                 doc.get("sign").unwrap_or_default()

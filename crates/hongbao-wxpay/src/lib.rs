@@ -56,7 +56,7 @@ pub use official_account::{
 pub use outcome::{
     CallError, PauseReason, QueryOutcome, SendOutcome, classify_query, classify_send, send_action,
 };
-pub use params::Params;
+pub use params::{Fields, Params};
 pub use request::{
     GetHbInfo, HbPreorder, HbType, Merchant, Prepared, QueryWorkWxRedpack, Request, RiskControl,
     SendGroupRedpack, SendMiniProgramHb, SendRedpack, SendWorkWxRedpack, ServiceProvider,

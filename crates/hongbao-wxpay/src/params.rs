@@ -30,6 +30,31 @@ pub struct Params {
     text: String,
 }
 
+/// Names, each with the place of its value in a text, in byte order of
+/// the names: how a parameter set and a document's fields are kept.
+type Places = [(Cow<'static, str>, Range<usize>)];
+
+/// Where `name` is in `places`, or where it would go.
+fn find_in(places: &Places, name: &str) -> Result<usize, usize> {
+    places.binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+}
+
+/// The value of `name` in `places` over `text`.
+fn get_in<'a>(places: &Places, text: &'a str, name: &str) -> Option<&'a str> {
+    let index = find_in(places, name).ok()?;
+    Some(&text[places[index].1.clone()])
+}
+
+/// The names and values of `places` over `text`, in byte order of the names.
+fn pairs<'a>(
+    places: &'a Places,
+    text: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
+    places
+        .iter()
+        .map(move |(k, place)| (k.as_ref(), &text[place.clone()]))
+}
+
 impl Params {
     /// An empty set.
     pub fn new() -> Self {
@@ -38,8 +63,7 @@ impl Params {
 
     /// Where `name` is, or where it would go.
     fn find(&self, name: &str) -> Result<usize, usize> {
-        self.fields
-            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+        find_in(&self.fields, name)
     }
 
     /// Appends `value` to the text and returns its place.
@@ -116,8 +140,7 @@ impl Params {
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let index = self.find(name).ok()?;
-        Some(&self.text[self.fields[index].1.clone()])
+        get_in(&self.fields, &self.text, name)
     }
 
     /// Removes `name` and returns its value.
@@ -138,9 +161,7 @@ impl Params {
 
     /// The parameters in byte order of their names.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
-        self.fields
-            .iter()
-            .map(|(k, place)| (k.as_ref(), &self.text[place.clone()]))
+        pairs(&self.fields, &self.text)
     }
 
     /// The parameter names in byte order.
@@ -180,6 +201,108 @@ impl<K: Into<Cow<'static, str>>, V: AsRef<str>> FromIterator<(K, V)> for Params 
             params.insert(k, v);
         }
         params
+    }
+}
+
+/// The text fields of a document read from WeChat, by name: unlike a
+/// [`Params`], an empty field is kept (`<a></a>` is there, and empty).
+///
+/// Like a [`Params`], the values share one text, and a known name is the
+/// program's own: a whole answer's fields are a couple of allocations.
+#[derive(Clone, Default)]
+pub struct Fields {
+    /// Each name with the place of its value in `text`, in byte order.
+    places: Vec<(Cow<'static, str>, Range<usize>)>,
+    /// The values (for a document read whole, the document itself).
+    text: String,
+}
+
+impl Fields {
+    /// No fields, over `text`: the values added by place are in it.
+    pub(crate) fn over(text: String, capacity: usize) -> Fields {
+        Fields {
+            places: Vec::with_capacity(capacity),
+            text,
+        }
+    }
+
+    /// Adds `name` with its value at `place` in the text; gives the name
+    /// back if it is there already.
+    pub(crate) fn add_place(
+        &mut self,
+        name: Cow<'static, str>,
+        place: Range<usize>,
+    ) -> Result<(), Cow<'static, str>> {
+        debug_assert!(self.text.get(place.clone()).is_some());
+        match find_in(&self.places, &name) {
+            Ok(_) => Err(name),
+            Err(index) => {
+                self.places.insert(index, (name, place));
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds `name` with `value` (appended to the text); gives the name back
+    /// if it is there already.
+    pub(crate) fn add(
+        &mut self,
+        name: Cow<'static, str>,
+        value: &str,
+    ) -> Result<(), Cow<'static, str>> {
+        if self.contains(&name) {
+            return Err(name);
+        }
+        let start = self.text.len();
+        self.text.push_str(value);
+        let end = self.text.len();
+        self.add_place(name, start..end)
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        get_in(&self.places, &self.text, name)
+    }
+
+    /// Whether `name` is there.
+    pub fn contains(&self, name: &str) -> bool {
+        find_in(&self.places, name).is_ok()
+    }
+
+    /// The fields in byte order of their names.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        pairs(&self.places, &self.text)
+    }
+
+    /// The fields with their names as kept (a known name borrowed).
+    pub(crate) fn named(&self) -> impl Iterator<Item = (&Cow<'static, str>, &str)> {
+        self.places
+            .iter()
+            .map(|(k, place)| (k, &self.text[place.clone()]))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -350,6 +473,39 @@ pub(crate) fn field_name_owned(name: String) -> Cow<'static, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_keep_empty_values_refuse_a_name_twice_and_compare_by_content() {
+        // Values in place in a document, and values added after it.
+        let mut read = Fields::over("<b>xyz</b>".to_owned(), 4);
+        read.add_place(field_name("b"), 3..6).unwrap();
+        read.add(field_name("a"), "").unwrap();
+        read.add(Cow::Owned("_c".to_owned()), "1").unwrap();
+        assert_eq!(
+            read.add_place(field_name("b"), 0..1),
+            Err(Cow::Borrowed("b"))
+        );
+        assert_eq!(read.add(field_name("a"), "2"), Err(Cow::Borrowed("a")));
+        assert_eq!(read.get("a"), Some(""));
+        assert_eq!(read.get("b"), Some("xyz"));
+        assert_eq!(read.get("c"), None);
+        assert!(read.contains("a") && !read.contains("B"));
+        assert_eq!(
+            read.iter().collect::<Vec<_>>(),
+            [("_c", "1"), ("a", ""), ("b", "xyz")]
+        );
+        assert_eq!(read.len(), 3);
+        // The same fields laid out otherwise are the same fields.
+        let mut built = Fields::default();
+        for (name, value) in [("a", ""), ("b", "xyz"), ("_c", "1")] {
+            built.add(field_name_owned(name.to_owned()), value).unwrap();
+        }
+        assert_eq!(read, built);
+        built.add(field_name("d"), "").unwrap();
+        assert_ne!(read, built);
+        assert_eq!(format!("{read:?}"), r#"{"_c": "1", "a": "", "b": "xyz"}"#);
+        assert!(Fields::default().is_empty());
+    }
 
     #[test]
     fn empty_values_are_dropped_and_names_sort_by_bytes() {

@@ -1,8 +1,5 @@
 //! Typed answers of the red packet APIs.
 
-use std::borrow::Borrow;
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -55,12 +52,7 @@ impl Reply {
             let Some(sign) = reply.doc.get("sign") else {
                 return Err(CallError::BadSignature("the answer carries no sign".into()));
             };
-            let fields = reply
-                .doc
-                .fields
-                .iter()
-                .map(|(k, v)| (k.as_ref(), v.as_str()));
-            if !crate::sign::verify(fields, key, SignType::Md5, sign) {
+            if !crate::sign::verify(reply.doc.fields.iter(), key, SignType::Md5, sign) {
                 return Err(CallError::BadSignature(
                     "the answer's sign does not match".into(),
                 ));
@@ -139,11 +131,16 @@ impl Reply {
             .doc
             .lists
             .get("hblist")
-            .map(|items| items.iter().map(HbReceiver::from_item).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| HbReceiver::from_item(|n| item.get(n).map(String::as_str)))
+                    .collect()
+            })
             .unwrap_or_default();
         // queryworkwxredpack answers with flat openid/amount/rcv_time.
         if receivers.is_empty() && self.doc.get("openid").is_some_and(|v| !v.is_empty()) {
-            receivers.push(HbReceiver::from_item(&self.doc.fields));
+            receivers.push(HbReceiver::from_item(|n| self.doc.get(n)));
         }
         Ok(HbInfo {
             mch_billno: get("mch_billno").unwrap_or_default(),
@@ -310,11 +307,12 @@ pub struct HbReceiver {
 }
 
 impl HbReceiver {
-    fn from_item<K: Borrow<str> + Ord>(item: &BTreeMap<K, String>) -> Self {
-        let get = |name: &str| item.get(name).filter(|v| !v.is_empty()).cloned();
+    /// A receiver from the fields of an item, as `field` gives them.
+    fn from_item<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let get = |name: &str| field(name).filter(|v| !v.is_empty()).map(str::to_owned);
         HbReceiver {
             openid: get("openid"),
-            amount: parse_fen(item.get("amount").map(String::as_str)),
+            amount: parse_fen(field("amount")),
             rcv_time: get("rcv_time"),
         }
     }

@@ -10,17 +10,17 @@
 //! element counts are bounded, and only the five predefined entities and
 //! character references are decoded. No input makes it panic.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use memchr::memmem;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use crate::Params;
 use crate::params::{field_name, field_name_owned};
+use crate::{Fields, Params};
 
 /// The largest body accepted. WeChat's answers are well under 4 KiB; a
 /// request with every text field at its limit is under 2 KiB.
@@ -73,7 +73,7 @@ pub enum XmlError {
 pub struct XmlDoc {
     /// Top-level elements holding text, by name (a known field's name is
     /// the program's own, not a copy).
-    pub fields: BTreeMap<Cow<'static, str>, String>,
+    pub fields: Fields,
     /// Top-level elements holding elements, by name (e.g. `hblist`), each
     /// item (e.g. `hbinfo`) as a map of its text children.
     pub lists: BTreeMap<String, Vec<BTreeMap<String, String>>>,
@@ -82,15 +82,12 @@ pub struct XmlDoc {
 impl XmlDoc {
     /// The text of top-level field `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
+        self.fields.get(name)
     }
 
     /// The flat fields as a parameter set (empty values dropped).
     pub fn to_params(&self) -> Params {
-        self.fields
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str()))
-            .collect()
+        self.fields.named().map(|(k, v)| (k.clone(), v)).collect()
     }
 }
 
@@ -240,8 +237,12 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
     if unusual {
         return None;
     }
+    // The values are kept where they are, in a copy of the document: a
+    // value's place is an offset into `text`, of which `rest` and `after`
+    // are what is left to read.
+    let at = |rest: &str| text.len() - rest.len();
+    let mut fields = Fields::over(text.to_owned(), 16);
     let mut rest = skip_layout(text).strip_prefix("<xml>")?;
-    let mut fields = BTreeMap::new();
     // Bounded: each turn consumes a whole field, or ends.
     loop {
         rest = skip_layout(rest);
@@ -265,32 +266,47 @@ fn parse_flat(text: &str) -> Option<XmlDoc> {
         }
         let mut after = after.strip_prefix('>')?;
         let value = if let Some((first, tail)) = cdata_section(after) {
-            let mut value = first.to_owned();
+            let start = at(after) + "<![CDATA[".len();
             after = tail;
-            // A value split around `]]>` continues in the next sections.
-            while let Some((more, tail)) = cdata_section(after) {
-                value.push_str(more);
-                after = tail;
+            if cdata_section(after).is_none() {
+                Value::At(start..start + first.len())
+            } else {
+                // A value split around `]]>` continues in the next
+                // sections: joined, it is kept after the document.
+                let mut value = first.to_owned();
+                while let Some((more, tail)) = cdata_section(after) {
+                    value.push_str(more);
+                    after = tail;
+                }
+                Value::Joined(value)
             }
-            value
         } else {
             let end = memchr::memchr(b'<', after.as_bytes())?;
             let (value, tail) = after.split_at(end);
             if value.bytes().any(|b| matches!(b, b'&' | b']')) {
                 return None;
             }
+            let start = at(after);
             after = tail;
-            value.to_owned()
+            Value::At(start..start + value.len())
         };
         rest = after
             .strip_prefix("</")?
             .strip_prefix(name)?
             .strip_prefix('>')?;
-        match fields.entry(field_name(name)) {
-            Entry::Vacant(field) => field.insert(value),
-            Entry::Occupied(_) => return None,
-        };
+        let name = field_name(name);
+        match value {
+            Value::At(place) => fields.add_place(name, place),
+            Value::Joined(value) => fields.add(name, &value),
+        }
+        .ok()?;
     }
+}
+
+/// Where a flat field's value is: in the document, or joined from sections.
+enum Value {
+    At(Range<usize>),
+    Joined(String),
 }
 
 /// The content of the closed CDATA section `text` opens with, and what
@@ -357,7 +373,7 @@ fn parse_general(text: &str) -> Result<XmlDoc, XmlError> {
                     // A child of a top-level element: that element is a list
                     // and this is one of its items.
                     let list = &stack[0].name;
-                    if doc.fields.contains_key(list.as_str()) {
+                    if doc.fields.contains(list) {
                         return Err(twice(list));
                     }
                     doc.lists
@@ -476,11 +492,8 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
             if doc.lists.contains_key(&frame.name) {
                 return Err(twice(&frame.name));
             }
-            match doc.fields.entry(field_name_owned(frame.name)) {
-                Entry::Vacant(field) => {
-                    field.insert(frame.text);
-                }
-                Entry::Occupied(field) => return Err(twice(field.key())),
+            if let Err(name) = doc.fields.add(field_name_owned(frame.name), &frame.text) {
+                return Err(twice(&name));
             }
         }
         // A list item without fields (`<hbinfo/>`): already counted as an item.
@@ -513,6 +526,7 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn params(pairs: &[(&'static str, &str)]) -> Params {
         pairs.iter().copied().collect()
@@ -641,8 +655,8 @@ mod tests {
             let doc = parse(body.as_bytes()).unwrap();
             let borrowed: Vec<(&str, bool)> = doc
                 .fields
-                .keys()
-                .map(|k| (k.as_ref(), matches!(k, Cow::Borrowed(_))))
+                .named()
+                .map(|(k, _)| (k.as_ref(), matches!(k, Cow::Borrowed(_))))
                 .collect();
             assert_eq!(
                 borrowed,

@@ -72,13 +72,9 @@ fn read_params(args: &Args) -> Result<(Params, Option<String>), Error> {
         read.map_err(|e| Error::Usage(format!("cannot read --xml {}: {e}", path.display())))?;
         let doc = xml::parse(&body)
             .map_err(|e| Error::Usage(format!("--xml {}: {e}", path.display())))?;
-        for (name, value) in &doc.fields {
-            if name == "sign" {
-                given_sign = Some(value.clone());
-            } else {
-                params.insert(name.clone(), value.as_str());
-            }
-        }
+        given_sign = doc.get("sign").map(str::to_owned);
+        params = doc.to_params();
+        params.remove("sign");
     }
     for pair in &args.params {
         let Some((name, value)) = pair.split_once('=') else {
