@@ -39,10 +39,14 @@ fn find_in(places: &Places, name: &str) -> Result<usize, usize> {
     places.binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
 }
 
-/// The value of `name` in `places` over `text`.
+/// The value of `name` in `places` over `text`. Looked for one by one,
+/// names of another length passed over at once: in a set of a dozen,
+/// that compares fewer strings than a binary search does.
 fn get_in<'a>(places: &Places, text: &'a str, name: &str) -> Option<&'a str> {
-    let index = find_in(places, name).ok()?;
-    Some(&text[places[index].1.clone()])
+    let (_, place) = places
+        .iter()
+        .find(|(k, _)| k.len() == name.len() && k.as_bytes() == name.as_bytes())?;
+    Some(&text[place.clone()])
 }
 
 /// The names and values of `places` over `text`, in byte order of the names.

@@ -313,8 +313,24 @@ enum Value {
 /// follows it.
 fn cdata_section(text: &str) -> Option<(&str, &str)> {
     let section = text.strip_prefix("<![CDATA[")?;
-    let end = CDATA_END.find(section.as_bytes())?;
+    let end = cdata_end(section.as_bytes())?;
     Some((&section[..end], &section[end + 3..]))
+}
+
+/// Where the first `]]>` of `text` is. A section's content is short (a
+/// few dozen bytes): looking for its brackets costs less there than
+/// setting up a substring search.
+fn cdata_end(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    // Bounded: each turn moves past one `]`.
+    while let Some(found) = memchr::memchr(b']', &text[from..]) {
+        let at = from + found;
+        if text[at..].starts_with(b"]]>") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Any WeChat document, by quick-xml's reader.
@@ -527,6 +543,24 @@ fn close_element(doc: &mut XmlDoc, stack: &mut Vec<Frame>) -> Result<(), XmlErro
 mod tests {
     use super::*;
     use std::borrow::Cow;
+
+    #[test]
+    fn a_sections_end_is_found_as_a_substring_search_finds_it() {
+        for text in [
+            "",
+            "]]>",
+            "]]]>",
+            "a]b]]>c",
+            "]]",
+            "]>]]>",
+            "]] >",
+            "x]]]]>]]>",
+            "天]]>",
+            "]",
+        ] {
+            assert_eq!(cdata_end(text.as_bytes()), text.find("]]>"), "{text:?}");
+        }
+    }
 
     fn params(pairs: &[(&'static str, &str)]) -> Params {
         pairs.iter().copied().collect()
