@@ -525,12 +525,13 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
                 shared.events.merchant_pause_written(&r.claimed.merchant);
             }
         }
-        let items: Arc<Vec<(Claimed, Transition, Vec<AttemptRow>)>> = Arc::new(
-            batch
-                .iter()
-                .map(|r| (r.claimed.clone(), r.transition.clone(), r.attempts.clone()))
-                .collect(),
-        );
+        // Moved, not copied: the outcomes (each with its request and the
+        // answers of its calls) go to the ledger as they are.
+        let (items, paused): (Vec<_>, Vec<bool>) = batch
+            .into_iter()
+            .map(|r| ((r.claimed, r.transition, r.attempts), r.pause.is_some()))
+            .unzip();
+        let items: Arc<Vec<(Claimed, Transition, Vec<AttemptRow>)>> = Arc::new(items);
         // The outcome exists only here until written: keep trying while the
         // database is away. Should this process die meanwhile, the lease
         // expires and the next owner asks WeChat first.
@@ -547,14 +548,15 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
             }
         };
         let mut woken = Vec::new();
-        for (r, ok) in batch.iter().zip(applied) {
+        for (((claimed, transition, attempts), paused), ok) in items.iter().zip(paused).zip(applied)
+        {
             if !ok {
-                tracing::warn!(record = %r.claimed.id, "lease lost before the outcome was recorded; the next owner will ask WeChat first");
+                tracing::warn!(record = %claimed.id, "lease lost before the outcome was recorded; the next owner will ask WeChat first");
                 continue;
             }
-            logged(r);
-            if r.transition.settles() || r.pause.is_some() {
-                woken.push(r.claimed.id.clone());
+            logged(claimed, transition, attempts);
+            if transition.settles() || paused {
+                woken.push(claimed.id.clone());
             }
         }
         shared.events.outcomes(woken);
@@ -562,20 +564,20 @@ async fn record_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Recorded>) {
 }
 
 /// Says what an outcome recorded means for those who read the log.
-fn logged(r: &Recorded) {
-    match &r.transition {
+fn logged(claimed: &Claimed, transition: &Transition, attempts: &[AttemptRow]) {
+    match transition {
         Transition::Failed { code, .. } if code.code == "XML_ERROR" => {
-            tracing::error!(record = %r.claimed.id, err_code = %code.code, "payout failed: WeChat could not read the request hongbao built ({}); nothing was paid", code.message);
+            tracing::error!(record = %claimed.id, err_code = %code.code, "payout failed: WeChat could not read the request hongbao built ({}); nothing was paid", code.message);
         }
         Transition::Failed { code, .. } => {
-            tracing::info!(record = %r.claimed.id, err_code = %code.code, "payout failed");
+            tracing::info!(record = %claimed.id, err_code = %code.code, "payout failed");
         }
-        Transition::Retry { .. } if (r.claimed.retries + 1).is_multiple_of(10) => {
-            let last = r.attempts.last();
+        Transition::Retry { .. } if (claimed.retries + 1).is_multiple_of(10) => {
+            let last = attempts.last();
             tracing::warn!(
-                record = %r.claimed.id,
-                order_no = %r.claimed.request.order_no(),
-                tries = r.claimed.retries + 1,
+                record = %claimed.id,
+                order_no = %claimed.request.order_no(),
+                tries = claimed.retries + 1,
                 last = %last.map_or("no call", |a| a.outcome.as_str()),
                 detail = %last.and_then(|a| a.detail.as_deref().or(a.err_code.as_deref())).unwrap_or("-"),
                 "no definite outcome yet; still trying the same order number"
