@@ -18,46 +18,11 @@ use crate::Api;
 /// so they are left out of the request too. A name known when the program
 /// is built (every request's) is kept as it is, not copied.
 ///
-/// The values share one string, so a copy of a whole request is two
-/// allocations, whatever its number of fields.
-#[derive(Clone, Default)]
-pub struct Params {
-    /// Each name with the place of its value in `text`, in byte order of
-    /// the names.
-    fields: Vec<(Cow<'static, str>, Range<usize>)>,
-    /// The values, one after another (a value replaced by a longer one
-    /// leaves its old bytes unused).
-    text: String,
-}
-
-/// Names, each with the place of its value in a text, in byte order of
-/// the names: how a parameter set and a document's fields are kept.
-type Places = [(Cow<'static, str>, Range<usize>)];
-
-/// Where `name` is in `places`, or where it would go.
-fn find_in(places: &Places, name: &str) -> Result<usize, usize> {
-    places.binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
-}
-
-/// The value of `name` in `places` over `text`. Looked for one by one,
-/// names of another length passed over at once: in a set of a dozen,
-/// that compares fewer strings than a binary search does.
-fn get_in<'a>(places: &Places, text: &'a str, name: &str) -> Option<&'a str> {
-    let (_, place) = places
-        .iter()
-        .find(|(k, _)| k.len() == name.len() && k.as_bytes() == name.as_bytes())?;
-    Some(&text[place.clone()])
-}
-
-/// The names and values of `places` over `text`, in byte order of the names.
-fn pairs<'a>(
-    places: &'a Places,
-    text: &'a str,
-) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
-    places
-        .iter()
-        .map(move |(k, place)| (k.as_ref(), &text[place.clone()]))
-}
+/// Kept as [`Fields`] are, the values sharing one string: a copy of a
+/// whole request is two allocations, whatever its number of fields. (A
+/// value replaced by a longer one leaves its old bytes unused.)
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Params(Fields);
 
 impl Params {
     /// An empty set.
@@ -67,27 +32,20 @@ impl Params {
 
     /// Where `name` is, or where it would go.
     fn find(&self, name: &str) -> Result<usize, usize> {
-        find_in(&self.fields, name)
-    }
-
-    /// Appends `value` to the text and returns its place.
-    fn push_text(&mut self, value: &str) -> Range<usize> {
-        let start = self.text.len();
-        self.text.push_str(value);
-        start..self.text.len()
+        self.0.find(name)
     }
 
     /// Sets the value at `index` (a found name) to `value`, in the old
     /// value's place when it fits there.
     fn set_at(&mut self, index: usize, value: &str) {
-        let old = self.fields[index].1.clone();
+        let old = self.0.places[index].1.clone();
         let place = if value.len() == old.len() {
-            self.text.replace_range(old.clone(), value);
+            self.0.text.replace_range(old.clone(), value);
             old
         } else {
-            self.push_text(value)
+            self.0.push_text(value)
         };
-        self.fields[index].1 = place;
+        self.0.places[index].1 = place;
     }
 
     /// Sets `name` to `value`; an empty value removes the parameter.
@@ -103,8 +61,8 @@ impl Params {
         match self.find(&name) {
             Ok(index) => self.set_at(index, value),
             Err(index) => {
-                let place = self.push_text(value);
-                self.fields.insert(index, (name, place));
+                let place = self.0.push_text(value);
+                self.0.places.insert(index, (name, place));
             }
         }
     }
@@ -119,19 +77,19 @@ impl Params {
     /// A copy with each `(name, value)` of `replacements` set (none may be
     /// empty), the values laid out afresh.
     pub(crate) fn replaced(&self, replacements: &[(&'static str, &str)]) -> Params {
-        let mut copy = Params {
-            fields: Vec::with_capacity(self.fields.len() + replacements.len()),
+        let mut copy = Params(Fields {
+            places: Vec::with_capacity(self.len() + replacements.len()),
             text: String::with_capacity(
-                self.text.len() + replacements.iter().map(|(_, v)| v.len()).sum::<usize>(),
+                self.0.text.len() + replacements.iter().map(|(_, v)| v.len()).sum::<usize>(),
             ),
-        };
-        for (name, place) in &self.fields {
+        });
+        for (name, value) in self.0.named() {
             let value = replacements
                 .iter()
                 .find(|(n, _)| *n == name.as_ref())
-                .map_or(&self.text[place.clone()], |(_, v)| *v);
-            let place = copy.push_text(value);
-            copy.fields.push((name.clone(), place));
+                .map_or(value, |(_, v)| *v);
+            let place = copy.0.push_text(value);
+            copy.0.places.push((name.clone(), place));
         }
         for (name, value) in replacements {
             debug_assert!(!value.is_empty());
@@ -144,16 +102,16 @@ impl Params {
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        get_in(&self.fields, &self.text, name)
+        self.0.get(name)
     }
 
     /// Removes `name` and returns its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let index = self.find(name).ok()?;
-        let (_, place) = self.fields.remove(index);
-        let value = self.text[place.clone()].to_owned();
-        if place.end == self.text.len() {
-            self.text.truncate(place.start);
+        let (_, place) = self.0.places.remove(index);
+        let value = self.0.text[place.clone()].to_owned();
+        if place.end == self.0.text.len() {
+            self.0.text.truncate(place.start);
         }
         Some(value)
     }
@@ -165,36 +123,29 @@ impl Params {
 
     /// The parameters in byte order of their names.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
-        pairs(&self.fields, &self.text)
+        self.0.iter()
     }
 
     /// The parameter names in byte order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.fields.iter().map(|(k, _)| k.as_ref())
+        self.0.places.iter().map(|(k, _)| k.as_ref())
     }
 
     /// The number of parameters.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.0.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.0.is_empty()
     }
 }
 
-impl PartialEq for Params {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for Params {}
-
+/// As a map of names to values.
 impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
+        self.0.fmt(f)
     }
 }
 
@@ -211,8 +162,8 @@ impl<K: Into<Cow<'static, str>>, V: AsRef<str>> FromIterator<(K, V)> for Params 
 /// The text fields of a document read from WeChat, by name: unlike a
 /// [`Params`], an empty field is kept (`<a></a>` is there, and empty).
 ///
-/// Like a [`Params`], the values share one text, and a known name is the
-/// program's own: a whole answer's fields are a couple of allocations.
+/// The values share one text, and a known name is the program's own: a
+/// whole answer's fields are a couple of allocations.
 #[derive(Clone, Default)]
 pub struct Fields {
     /// Each name with the place of its value in `text`, in byte order.
@@ -222,6 +173,19 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// Where `name` is, or where it would go.
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.places
+            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+    }
+
+    /// Appends `value` to the text and returns its place.
+    fn push_text(&mut self, value: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(value);
+        start..self.text.len()
+    }
+
     /// No fields, over `text`: the values added by place are in it.
     pub(crate) fn over(text: String, capacity: usize) -> Fields {
         Fields {
@@ -238,13 +202,9 @@ impl Fields {
         place: Range<usize>,
     ) -> Result<(), Cow<'static, str>> {
         debug_assert!(self.text.get(place.clone()).is_some());
-        match find_in(&self.places, &name) {
-            Ok(_) => Err(name),
-            Err(index) => {
-                self.places.insert(index, (name, place));
-                Ok(())
-            }
-        }
+        let index = self.find(&name).err().ok_or_else(|| name.clone())?;
+        self.places.insert(index, (name, place));
+        Ok(())
     }
 
     /// Adds `name` with `value` (appended to the text); gives the name back
@@ -254,28 +214,37 @@ impl Fields {
         name: Cow<'static, str>,
         value: &str,
     ) -> Result<(), Cow<'static, str>> {
-        if self.contains(&name) {
+        let Err(index) = self.find(&name) else {
             return Err(name);
-        }
-        let start = self.text.len();
-        self.text.push_str(value);
-        let end = self.text.len();
-        self.add_place(name, start..end)
+        };
+        let place = self.push_text(value);
+        self.places.insert(index, (name, place));
+        Ok(())
     }
 
     /// The value of `name`.
+    ///
+    /// Looked for one by one, names of another length passed over at once:
+    /// in a set of a dozen, that compares fewer strings than a binary
+    /// search does.
     pub fn get(&self, name: &str) -> Option<&str> {
-        get_in(&self.places, &self.text, name)
+        let (_, place) = self
+            .places
+            .iter()
+            .find(|(k, _)| k.len() == name.len() && k.as_bytes() == name.as_bytes())?;
+        Some(&self.text[place.clone()])
     }
 
     /// Whether `name` is there.
     pub fn contains(&self, name: &str) -> bool {
-        find_in(&self.places, name).is_ok()
+        self.find(name).is_ok()
     }
 
     /// The fields in byte order of their names.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
-        pairs(&self.places, &self.text)
+        self.places
+            .iter()
+            .map(|(k, place)| (k.as_ref(), &self.text[place.clone()]))
     }
 
     /// The fields with their names as kept (a known name borrowed).
@@ -343,20 +312,21 @@ impl<'de> Visitor<'de> for ParamsVisitor {
         let mut params = Params::new();
         while let Some(name) = map.next_key_seed(NameSeed)? {
             // The value is read straight into the shared text.
-            let start = params.text.len();
-            map.next_value_seed(TextSeed(&mut params.text))?;
-            let end = params.text.len();
+            let start = params.0.text.len();
+            map.next_value_seed(TextSeed(&mut params.0.text))?;
+            let end = params.0.text.len();
             let at_end = params
-                .fields
+                .0
+                .places
                 .last()
                 .is_none_or(|(last, _)| last.as_bytes() < name.as_bytes());
             if start == end {
                 params.remove(&name);
             } else if at_end {
-                params.fields.push((name, start..end));
+                params.0.places.push((name, start..end));
             } else {
                 // Out of order or repeated: set it the general way.
-                let value = params.text.split_off(start);
+                let value = params.0.text.split_off(start);
                 params.insert_str(name, &value);
             }
         }
@@ -555,7 +525,7 @@ mod tests {
             serde_json::to_string(&params).unwrap(),
             serde_json::to_string(&fresh).unwrap()
         );
-        assert!(fresh.text.len() < params.text.len());
+        assert!(fresh.0.text.len() < params.0.text.len());
     }
 
     #[test]
@@ -590,11 +560,12 @@ mod tests {
         let read: Params = serde_json::from_str(&json).unwrap();
         assert_eq!(read, params);
         assert!(
-            read.fields
+            read.0
+                .places
                 .iter()
                 .all(|(k, _)| matches!(k, Cow::Borrowed(_)))
         );
-        assert_eq!(read.text.len(), params.text.len());
+        assert_eq!(read.0.text.len(), params.0.text.len());
     }
 
     #[test]
@@ -609,7 +580,7 @@ mod tests {
         assert_eq!(read, expected);
         assert!(!read.contains("remark"));
         assert!(matches!(
-            &read.fields[read.find("odd_name").unwrap()].0,
+            &read.0.places[read.find("odd_name").unwrap()].0,
             Cow::Owned(_)
         ));
         let error = serde_json::from_str::<Params>(r#"{"total_amount":100}"#).unwrap_err();
