@@ -204,6 +204,22 @@ impl Rails {
 
 /// A call on a rail the merchant has no client for: nothing is sent, and
 /// the record waits (the configuration must change for it to go on).
+/// How much of an answer an attempt keeps: its first 4,096 characters.
+const ANSWER_KEPT_CHARS: usize = 4096;
+
+/// The part of an answer an attempt keeps, cut at a character's boundary.
+fn kept_answer(raw: &str) -> String {
+    // A character is at least a byte: a short answer is kept whole
+    // without counting its characters.
+    if raw.len() <= ANSWER_KEPT_CHARS {
+        return raw.to_owned();
+    }
+    match raw.char_indices().nth(ANSWER_KEPT_CHARS) {
+        Some((end, _)) => raw[..end].to_owned(),
+        None => raw.to_owned(),
+    }
+}
+
 fn not_configured<V: From<String>>(rail: Rail, order_no: &str, what: &'static str) -> Call<V> {
     let detail = no_client(rail);
     Call {
@@ -232,5 +248,24 @@ impl From<String> for SendVerdict {
 impl From<String> for QueryVerdict {
     fn from(detail: String) -> Self {
         QueryVerdict::RetryLater(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_keeps_the_first_4096_characters_of_an_answer() {
+        assert_eq!(kept_answer("<xml/>"), "<xml/>");
+        let ascii = "a".repeat(5000);
+        assert_eq!(kept_answer(&ascii), "a".repeat(4096));
+        // 3 bytes a character: longer than 4,096 bytes, shorter in characters.
+        let short = "红".repeat(2000);
+        assert_eq!(kept_answer(&short), short);
+        let long = format!("{}包", "红".repeat(4096));
+        assert_eq!(kept_answer(&long), "红".repeat(4096));
+        let exact = "红".repeat(4096);
+        assert_eq!(kept_answer(&exact), exact);
     }
 }

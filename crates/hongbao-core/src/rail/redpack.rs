@@ -256,7 +256,7 @@ fn attempt_row(api: Api, billno: &str, called: &Called, outcome: AttemptOutcome)
                 .err_code_des()
                 .or(reply.return_msg())
                 .map(str::to_owned),
-            Some(reply.raw.chars().take(4096).collect()),
+            Some(super::kept_answer(&reply.raw)),
         ),
         Err(e) => (None, Some(e.to_string()), None),
     };

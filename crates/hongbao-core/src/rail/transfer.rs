@@ -360,7 +360,7 @@ pub fn attempt_row(order_no: &str, called: &Called, outcome: AttemptOutcome) -> 
             (
                 error.map(|e| e.code.as_str().to_owned()),
                 detail,
-                Some(body.chars().take(4096).collect()),
+                Some(super::kept_answer(&body)),
             )
         }
         Err(e) => (None, Some(e.to_string()), None),
