@@ -202,8 +202,6 @@ impl Rails {
     }
 }
 
-/// A call on a rail the merchant has no client for: nothing is sent, and
-/// the record waits (the configuration must change for it to go on).
 /// How much of an answer an attempt keeps: its first 4,096 characters.
 const ANSWER_KEPT_CHARS: usize = 4096;
 
@@ -214,12 +212,14 @@ fn kept_answer(raw: &str) -> String {
     if raw.len() <= ANSWER_KEPT_CHARS {
         return raw.to_owned();
     }
-    match raw.char_indices().nth(ANSWER_KEPT_CHARS) {
-        Some((end, _)) => raw[..end].to_owned(),
-        None => raw.to_owned(),
-    }
+    raw.char_indices()
+        .nth(ANSWER_KEPT_CHARS)
+        .map_or(raw, |(end, _)| &raw[..end])
+        .to_owned()
 }
 
+/// A call on a rail the merchant has no client for: nothing is sent, and
+/// the record waits (the configuration must change for it to go on).
 fn not_configured<V: From<String>>(rail: Rail, order_no: &str, what: &'static str) -> Call<V> {
     let detail = no_client(rail);
     Call {
