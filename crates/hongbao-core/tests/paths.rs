@@ -279,6 +279,60 @@ async fn a_late_outcome_after_the_lease_expired_is_not_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_started_in_the_same_millisecond_are_listed_in_the_order_they_were_made() {
+    // A query answered at once and the send after it can start in the
+    // same millisecond: the list of calls must still show the query first.
+    let mut env = start(|_| {}).await;
+    env.stop_dispatcher().await;
+    let record = env.send(&openid(1), 188).await;
+    let ledger = env.payouts.ledger();
+    let claimed = ledger
+        .claim("owner", "main", &Scope::All, 10, 60_000)
+        .await
+        .unwrap()
+        .remove(0);
+    let started_at_ms = 1_796_000_000_000;
+    let calls: Vec<hongbao_core::model::AttemptRow> = (0..12)
+        .map(|i| hongbao_core::model::AttemptRow {
+            api: if i % 2 == 0 {
+                "gethbinfo"
+            } else {
+                "sendredpack"
+            },
+            sends: i % 2 == 1,
+            order_no: record.mch_billno.as_str().to_owned(),
+            started_at_ms,
+            latency_ms: 0,
+            outcome: hongbao_core::model::AttemptOutcome::Unknown,
+            err_code: Some("SYSTEMERROR".into()),
+            detail: Some(format!("call {i}")),
+            answer: None,
+        })
+        .collect();
+    let retry = hongbao_core::model::Transition::Retry {
+        status: Status::Sending,
+        delay_ms: 60_000,
+        needs_query: true,
+        merchant_refused: false,
+        code: None,
+    };
+    let applied = ledger
+        .record("owner", std::sync::Arc::new(vec![(claimed, retry, calls)]))
+        .await
+        .unwrap();
+    assert_eq!(applied, [true]);
+    let listed: Vec<String> = ledger
+        .attempts(&record.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.detail.unwrap_or_default())
+        .collect();
+    let made: Vec<String> = (0..12).map(|i| format!("call {i}")).collect();
+    assert_eq!(listed, made);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_follows_sent_packets_until_opened_or_refunded() {
     let env = start(|c| {
         c.lifecycle.receive_probability = Probability::ALWAYS;

@@ -48,6 +48,27 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::generate())
 }
 
+/// The ULIDs of [`new_ordered_id`].
+static ORDERED_IDS: std::sync::Mutex<ulid::Generator> =
+    std::sync::Mutex::new(ulid::Generator::new());
+
+/// A new id like [`new_id`]'s, greater than every id this process made
+/// before it. A record's calls are listed by their start (in
+/// milliseconds), then by id: two calls started in the same millisecond
+/// (a query answered at once, and the send after it) are listed in the
+/// order they were made, where plain ULIDs, random within a millisecond,
+/// would put them in either order.
+pub fn new_ordered_id(prefix: &str) -> String {
+    let mut ids = ORDERED_IDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // An overflow (2^80 ids in one millisecond) takes the next one.
+    let id = ids
+        .generate()
+        .unwrap_or_else(ulid::Overflow::commit_overflow_increment);
+    format!("{prefix}_{id}")
+}
+
 /// The ledger.
 #[derive(Clone, Debug)]
 pub struct Ledger {

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::codec::{self, fen_to_db};
 use super::db::{Arg, Db, DbError, Tx, chunked, dialect_of, execute_with, values_rows};
-use super::{Ledger, new_id};
+use super::{Ledger, new_id, new_ordered_id};
 use crate::model::{Attempt, AttemptRow, Kind, Rail, RailRequest, Redpack, Status, Valid, from_ms};
 use crate::rail::transfer;
 
@@ -407,7 +407,7 @@ pub(super) async fn insert_attempts(
         let mut args = Vec::with_capacity(chunk.len() * COLUMNS);
         for (payout_id, a) in chunk {
             args.extend([
-                Arg::from(new_id("at")),
+                Arg::from(new_ordered_id("at")),
                 Arg::from(*payout_id),
                 Arg::from(a.api),
                 Arg::from(a.order_no.clone()),
