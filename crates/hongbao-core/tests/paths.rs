@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{assert_paid_exactly_once, openid, start, start_with};
 use hongbao_core::dispatch::DispatchConfig;
-use hongbao_core::model::Scope;
 use hongbao_core::model::Status;
+use hongbao_core::model::{AttemptOutcome, AttemptRow, Scope, Transition};
 use hongbao_sandbox::Probability;
 use hongbao_wxpay::Fen;
 
@@ -260,7 +260,7 @@ async fn a_late_outcome_after_the_lease_expired_is_not_recorded() {
         taken[0].needs_query,
         "a record left in flight is queried first"
     );
-    let outcome = hongbao_core::model::Transition::Failed {
+    let outcome = Transition::Failed {
         code: hongbao_core::model::Code::new("X", "late", "迟"),
         nothing_paid: true,
     };
@@ -292,8 +292,8 @@ async fn calls_started_in_the_same_millisecond_are_listed_in_the_order_they_were
         .unwrap()
         .remove(0);
     let started_at_ms = 1_796_000_000_000;
-    let calls: Vec<hongbao_core::model::AttemptRow> = (0..12)
-        .map(|i| hongbao_core::model::AttemptRow {
+    let calls: Vec<AttemptRow> = (0..12)
+        .map(|i| AttemptRow {
             api: if i % 2 == 0 {
                 "gethbinfo"
             } else {
@@ -303,13 +303,13 @@ async fn calls_started_in_the_same_millisecond_are_listed_in_the_order_they_were
             order_no: record.mch_billno.as_str().to_owned(),
             started_at_ms,
             latency_ms: 0,
-            outcome: hongbao_core::model::AttemptOutcome::Unknown,
+            outcome: AttemptOutcome::Unknown,
             err_code: Some("SYSTEMERROR".into()),
             detail: Some(format!("call {i}")),
             answer: None,
         })
         .collect();
-    let retry = hongbao_core::model::Transition::Retry {
+    let retry = Transition::Retry {
         status: Status::Sending,
         delay_ms: 60_000,
         needs_query: true,

@@ -57,7 +57,8 @@ static ORDERED_IDS: std::sync::Mutex<ulid::Generator> =
 /// milliseconds), then by id: two calls started in the same millisecond
 /// (a query answered at once, and the send after it) are listed in the
 /// order they were made, where plain ULIDs, random within a millisecond,
-/// would put them in either order.
+/// would put them in either order. Other ids stay plain ULIDs, from
+/// which the next one cannot be guessed.
 pub fn new_ordered_id(prefix: &str) -> String {
     let mut ids = ORDERED_IDS
         .lock()
